@@ -176,3 +176,16 @@ func TestEveryDefaultValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestREADMEDocumentsEveryKey keeps the configuration reference honest.
+func TestREADMEDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys() {
+		if !strings.Contains(string(b), "| `"+k.name+"` |") {
+			t.Errorf("README.md configuration table lacks key %s", k.name)
+		}
+	}
+}
