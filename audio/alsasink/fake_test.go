@@ -19,7 +19,7 @@ type fakeBackend struct {
 	procCards []byte
 	devCaps   Caps
 	capsErr   error
-	openErrs  []error             // returned by successive opens, then nil
+	openErrs  []error                 // returned by successive opens, then nil
 	grant     func(hwConfig) hwConfig // what the "driver" grants; nil = as asked
 	asked     []hwConfig
 	starts    []int
@@ -132,6 +132,8 @@ func frames(n, frameBytes int, seed byte) []byte {
 	return b
 }
 
-func errnoWrap(e syscall.Errno) error { return fmt.Errorf("failed to open PCM device /dev/snd/pcmC0D0p: %w", e) }
+func errnoWrap(e syscall.Errno) error {
+	return fmt.Errorf("failed to open PCM device /dev/snd/pcmC0D0p: %w", e)
+}
 
 var _ = time.Second

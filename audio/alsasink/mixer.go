@@ -145,4 +145,3 @@ func (v *volumeState) close() {
 		v.ctl = nil
 	}
 }
-
