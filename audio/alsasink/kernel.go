@@ -81,7 +81,7 @@ type xferi struct {
 }
 
 // SNDRV_PCM_IOCTL_WRITEI_FRAMES = _IOW('A', 0x50, struct snd_xferi)
-var ioctlWriteiFrames = uintptr(1<<30 | int(unsafe.Sizeof(xferi{}))<<16 | 'A'<<8 | 0x50)
+var ioctlWriteiFrames = 1<<30 | unsafe.Sizeof(xferi{})<<16 | 'A'<<8 | 0x50
 
 // kernelPCM adapts *alsa.PCM to the pcm seam. Writes go straight to the
 // WRITEI ioctl instead of through alsa.PCM.Write: that takes an `any` (an

@@ -59,7 +59,7 @@ const (
 
 // ioctl numbers: _IOWR('U', nr, size).
 func iowr(nr, size int) uintptr {
-	return uintptr(3<<30 | size<<16 | 'U'<<8 | nr)
+	return 3<<30 | uintptr(size)<<16 | 'U'<<8 | uintptr(nr)
 }
 
 var (
