@@ -34,12 +34,18 @@ type Caps struct {
 	Interleaved bool  // RW_INTERLEAVED access is offered
 }
 
-// String lists the capabilities in one line for error messages and logs.
-func (c Caps) String() string {
+// FormatNames are the ALSA names of the formats ("S16_LE").
+func (c Caps) FormatNames() []string {
 	names := make([]string, 0, len(c.Formats))
 	for _, f := range c.Formats {
 		names = append(names, formatName(f))
 	}
+	return names
+}
+
+// String lists the capabilities in one line for error messages and logs.
+func (c Caps) String() string {
+	names := c.FormatNames()
 	return fmt.Sprintf("formats %s; rates %s Hz; channels %s; period %s frames; periods %s; buffer %s frames",
 		strings.Join(names, ", "), c.Rates, c.Channels, c.PeriodSize, c.Periods, c.BufferSize)
 }

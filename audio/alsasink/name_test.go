@@ -93,3 +93,33 @@ func TestOwnerPID(t *testing.T) {
 		}
 	}
 }
+
+const procPCM = `00-00: bcm2835 Headphones : bcm2835 Headphones : playback 8
+01-00: Loopback PCM : Loopback PCM : playback 8 : capture 8
+01-01: Loopback PCM : Loopback PCM : playback 8 : capture 8
+02-00: USB Mic : USB Audio : capture 1
+`
+
+func TestParsePCMs(t *testing.T) {
+	got := ParsePCMs([]byte(procPCM + "garbage\n99-0: x : y : playback 1\n"))
+	want := []PCMDevice{{Address{0, 0}, "bcm2835 Headphones"}, {Address{1, 0}, "Loopback PCM"}, {Address{1, 1}, "Loopback PCM"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("pcm %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func FuzzParsePCMs(f *testing.F) {
+	f.Add([]byte(procPCM))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, p := range ParsePCMs(data) {
+			if p.Card < 0 || p.Card > 31 || p.Device < 0 || p.Device > 31 {
+				t.Fatalf("out of range %+v", p)
+			}
+		}
+	})
+}

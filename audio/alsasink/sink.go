@@ -210,8 +210,10 @@ func (s *Sink) openNegotiated(addr Address, h hwConfig) (pcm, hwConfig, error) {
 	}
 }
 
+func isBusy(err error) bool { return errors.Is(err, syscall.EBUSY) }
+
 func (s *Sink) openError(addr Address, err error) error {
-	if errors.Is(err, syscall.EBUSY) {
+	if isBusy(err) {
 		return &BusyError{Device: s.opts.Device, Owner: pcmOwner(s.proc, addr), Err: err}
 	}
 	if errors.Is(err, syscall.ENOENT) {
@@ -321,6 +323,16 @@ func (s *Sink) Delay() time.Duration {
 		return 0
 	}
 	return time.Duration(int64(frames) * int64(time.Second) / int64(s.hw.Rate))
+}
+
+// Describe says how the open device is set up ("" when closed), for
+// diagnostics.
+func (s *Sink) Describe() string {
+	if s.pcm == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s as %s, period %d frames x %d = %v buffer", s.addr, s.hw.format(), s.hw.PeriodFrames, s.hw.Periods,
+		time.Duration(int64(s.hw.bufferFrames())*int64(time.Second)/int64(s.hw.Rate)).Round(time.Millisecond))
 }
 
 // Xruns is how many under-runs the device has had since New.
