@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/audio/audiotest"
 	"github.com/speakerbox/speakerbox/audio/decode"
 	"github.com/speakerbox/speakerbox/audio/gain"
-	"github.com/speakerbox/speakerbox/audio/audiotest"
 	"github.com/speakerbox/speakerbox/audio/source"
 )
 

@@ -194,4 +194,3 @@ func clock(ms int64) string {
 	s := ms / 1000
 	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }
-
