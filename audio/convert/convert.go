@@ -129,9 +129,11 @@ func (c *Converter) samples(dst []byte, src []float32, g float32) {
 		c.rng ^= c.rng << 5
 		k := int(c.rng)
 		tab := c.noise
-		scale := gf * 32767
+		// float32 is exact enough here (1/128 LSB at full scale) and the
+		// dither hides the rest.
+		scale := g * 32767
 		for i, x := range src {
-			v := float64(x)*scale + float64(tab[(k+i)&(noiseLen-1)]) + 32768.5
+			v := x*scale + tab[(k+i)&(noiseLen-1)] + 32768.5
 			if v < 1 {
 				v = 1
 			} else if v > 65535 {
