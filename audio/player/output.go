@@ -31,6 +31,8 @@ type out struct {
 	flushGen  uint64
 	nextPos   int64 // frame at which the next Position event is due
 	ended     bool  // the queue ended (or was stopped): wait for new work
+	pauseDone bool  // the current pause has dropped the device's audio
+	lastFrame int64 // track frame after the last sample written to the sink
 	silenceOn bool
 	tickC     <-chan time.Time
 	tickStop  func()
@@ -67,9 +69,14 @@ func (o *out) step() {
 		return
 	}
 	if p.paused.Load() {
+		if !o.pauseDone {
+			o.pauseDone = true
+			o.dropOnPause()
+		}
 		o.idle(true)
 		return
 	}
+	o.pauseDone = false
 	if o.ended {
 		if !o.hasWork() {
 			o.idle(false)
@@ -124,6 +131,7 @@ func (o *out) step() {
 		o.closeOutputReset() // a CloseOutput while playing is moot
 	}
 	o.played(start+uint64(count), seg)
+	o.lastFrame = seg.firstFrame + int64(start+uint64(count)-seg.start)/int64(seg.ch)
 	if x, ok := o.sink.(audio.XrunCounter); ok {
 		if n := x.Xruns(); n > o.xruns {
 			o.xruns = n
@@ -195,6 +203,31 @@ func (o *out) lookup(start uint64, n int) (seg segment, count int, ok bool) {
 		end = s.end
 	}
 	return s, int(end - start), true
+}
+
+// dropOnPause makes a pause instant: the audio the device still holds is
+// dropped, and the decoder is sent back to the first frame that was not
+// heard (sample-accurate), so that resuming repeats and loses nothing. If
+// the device's delay reaches back into the previous track, that track's
+// last moments are not replayed.
+func (o *out) dropOnPause() {
+	p := o.p
+	if o.sink == nil || o.cur.seq == 0 || o.silenceOn {
+		return
+	}
+	d := o.sink.Delay()
+	frames := int64(d.Seconds() * float64(o.cur.rate))
+	if frames <= 0 {
+		return
+	}
+	if err := o.sink.Pause(); err != nil {
+		p.log.Warn("drop audio on pause", "err", err)
+		return
+	}
+	o.sink.Resume()
+	heard := max(o.lastFrame-frames, o.cur.firstFrame)
+	p.setPosition(o.cur.track.ID, ms(heard, o.cur.rate))
+	p.send(command{kind: cmdSeekFrame, frame: heard, gen: p.flushReq.Add(1)})
 }
 
 // enter switches to a new segment: a new track (events) or the same one

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/audio/decode"
 	"github.com/speakerbox/speakerbox/audio/gain"
 	"github.com/speakerbox/speakerbox/audio/ring"
 )
@@ -107,6 +108,7 @@ const (
 	cmdLoad cmdKind = iota
 	cmdEnqueue
 	cmdSeek
+	cmdSeekFrame // from the output, after a pause dropped the device's audio
 	cmdStop
 )
 
@@ -115,6 +117,7 @@ type command struct {
 	kind  cmdKind
 	track Track
 	ms    int64
+	frame int64 // cmdSeekFrame
 }
 
 // NewPlayer starts a player. Close stops it.
@@ -240,8 +243,9 @@ func (p *Player) Enqueue(next Track) { p.send(command{kind: cmdEnqueue, track: n
 // Play resumes playback.
 func (p *Player) Play() { p.paused.Store(false); kick(p.outKick) }
 
-// Pause stops taking audio from the ring. What the device already holds
-// (one device buffer, tens of ms) still plays, so no sample is lost.
+// Pause stops the sound at once: the output drops what the device holds and
+// has the decoder go back to the first sample not heard, so that Play
+// resumes exactly there and no sample is lost or repeated.
 func (p *Player) Pause() { p.paused.Store(true); kick(p.outKick) }
 
 // SeekMs jumps to ms in the track being heard; nothing from before the
@@ -382,13 +386,21 @@ func (p *Player) produce() {
 			p.emit(Event{Type: TrackDecoding, TrackID: t.ID, PositionMs: ms(o.dec.Position(), o.dec.Rate()), DurationMs: ms(o.dec.Length(), o.dec.Rate())})
 		}
 	}
-	start := func(t Track, ms int64, flush, newInstance bool) {
+	startAt := func(t Track, seek func(*decode.Decoder) error, flush, newInstance bool) {
 		closeCur()
 		o, err := openTrack(t)
-		if err == nil && ms > 0 {
-			err = o.dec.SeekMs(ms)
+		if err == nil {
+			err = seek(o.dec)
 		}
 		begin(t, o, err, flush, newInstance)
+	}
+	start := func(t Track, ms int64, flush, newInstance bool) {
+		startAt(t, func(d *decode.Decoder) error {
+			if ms > 0 {
+				return d.SeekMs(ms)
+			}
+			return nil
+		}, flush, newInstance)
 	}
 	// finish ends the current track and moves to the queued one.
 	finish := func(err error) {
@@ -425,7 +437,7 @@ func (p *Player) produce() {
 			} else {
 				start(c.track, 0, false, true)
 			}
-		case cmdSeek:
+		case cmdSeek, cmdSeekFrame:
 			// Seek in the track being heard, which is not the one being
 			// decoded during the last buffer's length of a track: then the
 			// heard one is reopened and the decoded one queued again.
@@ -436,21 +448,27 @@ func (p *Player) produce() {
 				heard = &h
 			}
 			p.table.mu.Unlock()
+			seek := func(d *decode.Decoder) error {
+				if c.kind == cmdSeekFrame {
+					return d.SeekFrame(c.frame)
+				}
+				return d.SeekMs(c.ms)
+			}
 			switch {
 			case heard != nil && heard.instance == instance && cur != nil:
 				o := *cur
 				pending, endErr, ended = nil, nil, false
-				begin(curTrack, o, o.dec.SeekMs(c.ms), true, false)
+				begin(curTrack, o, seek(o.dec), true, false)
 			case heard != nil:
 				if cur != nil && heard.instance != instance {
 					t := curTrack
 					next = &t
 				}
 				instance = heard.instance
-				start(heard.track, c.ms, true, false)
+				startAt(heard.track, seek, true, false)
 			case curTrack.Source != nil:
 				// The queue had ended: reopen the last track.
-				start(curTrack, c.ms, true, false)
+				startAt(curTrack, seek, true, false)
 			}
 		case cmdStop:
 			next = nil

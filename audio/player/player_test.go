@@ -490,3 +490,48 @@ func TestNoAllocationsPerPeriod(t *testing.T) {
 		t.Fatalf("our stages allocate per period: %d more allocations for a 10x longer track", el-es)
 	}
 }
+
+// TestPauseIsInstantAndLosesNothing: the sink acts as a device holding
+// 100 ms; Pause drops that at once, and Play resumes at the first dropped
+// sample, so the audio heard is the whole track without a repeat or a gap.
+func TestPauseIsInstantAndLosesNothing(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	all := decodeAll(t, b)
+	s := &memSink{delay: 100 * time.Millisecond, holds: true, block: make(chan struct{})}
+	p := newPlayer(t, exactConfig(s))
+	p.Load(plainTrack(t, "t", b), true, 0)
+	for i := 0; i < 50; i++ {
+		s.block <- struct{}{}
+	}
+	p.Pause()
+	var seen []Event
+	timeout := time.After(30 * time.Second)
+wait:
+	for {
+		select {
+		case s.block <- struct{}{}:
+		case e := <-p.Events():
+			seen = append(seen, e)
+			if e.Type == SinkTemporarilyClosed {
+				break wait
+			}
+		case <-timeout:
+			t.Fatalf("pause did not close the sink; events %v", seen)
+		}
+	}
+	got, _ := s.snapshot()
+	if s.pauses != 1 {
+		t.Fatalf("%d drops, want 1", s.pauses)
+	}
+	// Position: what the device had played when the pause came.
+	frames := int64(len(got) / 8)
+	if _, pos := p.Position(); pos != frames*1000/44100 {
+		t.Fatalf("position %d ms after pause, heard %d frames (%d ms)", pos, frames, frames*1000/44100)
+	}
+	p.Play()
+	stop := feed(s)
+	waitFor(t, p, EndOfQueue, &seen)
+	stop()
+	got, _ = s.snapshot()
+	compareFloats(t, floats(got), all, "paused and resumed")
+}
