@@ -535,3 +535,89 @@ wait:
 	got, _ = s.snapshot()
 	compareFloats(t, floats(got), all, "paused and resumed")
 }
+
+// hwSink is a device with a hardware mixer that under-runs every 100 writes.
+type hwSink struct {
+	memSink
+	vols   []uint16
+	writes uint64
+}
+
+func (s *hwSink) SetVolume(v uint16) error { s.vols = append(s.vols, v); return nil }
+func (s *hwSink) Xruns() uint64            { return s.writes / 100 }
+func (s *hwSink) Write(p []byte) (int, error) {
+	s.writes++
+	return s.memSink.Write(p)
+}
+
+func TestHardwareVolumeAndXruns(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	all := decodeAll(t, b)
+	s := &hwSink{}
+	cfg := exactConfig(&s.memSink)
+	cfg.NewSink = func() (audio.Sink, error) { return s, nil }
+	cfg.Volume = gain.Volume{Curve: gain.CurveLinear}
+	cfg.HardwareVolume = true
+	cfg.InitialVolume = 30000
+	p := newPlayer(t, cfg)
+	p.Load(plainTrack(t, "t", b), true, 0)
+	var seen []Event
+	x := waitFor(t, p, Xrun, &seen)
+	if x.Xruns != 1 {
+		t.Fatalf("first xrun event says %d", x.Xruns)
+	}
+	waitFor(t, p, EndOfQueue, &seen)
+	p.Close()
+	// The samples are untouched (full scale); the mixer got the volume.
+	got, _ := s.snapshot()
+	compareFloats(t, floats(got), all, "hardware volume")
+	if len(s.vols) == 0 || s.vols[0] != 30000 {
+		t.Fatalf("mixer volumes %v", s.vols)
+	}
+}
+
+// TestVolumeChangeGlides: a volume change while playing reaches the samples
+// as a 5 ms glide, never as a step (a click).
+func TestVolumeChangeGlides(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	all := decodeAll(t, b)
+	s := &memSink{block: make(chan struct{})}
+	cfg := exactConfig(s)
+	cfg.Volume = gain.Volume{Curve: gain.CurveLinear}
+	cfg.InitialVolume = 65535
+	p := newPlayer(t, cfg)
+	p.Load(plainTrack(t, "t", b), true, 0)
+	for i := 0; i < 20; i++ {
+		s.block <- struct{}{}
+	}
+	p.SetVolume(0)
+	stop := feed(s)
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	stop()
+	got, _ := s.snapshot()
+	f := floats(got)
+	if len(f) != len(all) {
+		t.Fatalf("%d samples, want %d", len(f), len(all))
+	}
+	prev, changed, zero := float32(1), false, false
+	prevFrame := 0
+	for i := 0; i < len(f); i += 2 {
+		if math.Abs(float64(all[i])) < 1e-3 {
+			continue
+		}
+		g := f[i] / all[i]
+		if g != prev {
+			changed = true
+		}
+		// 5 ms at 44.1 kHz is 220 frames: at most 1/220 per frame.
+		if d := float64(i/2 - prevFrame); g > prev+1e-4 || float64(prev-g) > d/220+1e-4 {
+			t.Fatalf("frame %d: gain %v after %v %v frames before: a step, not a 5 ms glide", i/2, g, prev, d)
+		}
+		prev, prevFrame = g, i/2
+		zero = g == 0
+	}
+	if !changed || !zero {
+		t.Fatalf("volume change not applied (last gain %v)", prev)
+	}
+}
