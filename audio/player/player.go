@@ -482,10 +482,25 @@ func (p *Player) produce() {
 			kick(p.outKick)
 		}
 	}
+	// handleAck carries out c and then marks its flush generation done even
+	// when there was nothing to flush (a seek with no track), so that the
+	// output never waits for a flush that will not come.
+	handleAck := func(c command) {
+		handle(c)
+		if c.gen == 0 {
+			return
+		}
+		p.table.mu.Lock()
+		if p.table.flushGen < c.gen {
+			p.table.flushGen = c.gen
+		}
+		p.table.mu.Unlock()
+		kick(p.outKick)
+	}
 	for {
 		select {
 		case c := <-p.cmds:
-			handle(c)
+			handleAck(c)
 			continue
 		case <-p.ctx.Done():
 			return
@@ -494,7 +509,7 @@ func (p *Player) produce() {
 		if cur == nil {
 			select {
 			case c := <-p.cmds:
-				handle(c)
+				handleAck(c)
 			case <-p.prodKick:
 			case <-p.ctx.Done():
 				return

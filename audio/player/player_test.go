@@ -621,3 +621,29 @@ func TestVolumeChangeGlides(t *testing.T) {
 		t.Fatalf("volume change not applied (last gain %v)", prev)
 	}
 }
+
+// TestCommandsWithoutTrack: seek, stop, pause and play with nothing loaded
+// do nothing harmful, and a Load afterwards plays normally.
+func TestCommandsWithoutTrack(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 1, Kbps: 96}))
+	s := &memSink{}
+	p := newPlayer(t, exactConfig(s))
+	p.SeekMs(1000)
+	p.Stop()
+	p.Play()
+	p.Pause()
+	p.SeekMs(2000)
+	p.Play()
+	p.CloseOutput()
+	p.Load(plainTrack(t, "t", b), true, 6000)
+	var seen []Event
+	st := waitFor(t, p, TrackStarted, &seen)
+	if st.PositionMs != 6000 {
+		t.Fatalf("started at %d", st.PositionMs)
+	}
+	waitFor(t, p, EndOfQueue, &seen)
+	got, _ := s.snapshot()
+	if want := (len(decodeAll(t, b)) - 6000*441/10) * 2 * 4; len(got) != want {
+		t.Fatalf("%d bytes, want %d", len(got), want)
+	}
+}
