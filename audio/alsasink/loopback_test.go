@@ -18,51 +18,59 @@ import (
 
 // TestLoopbackKernel drives the sink on a real kernel: it plays one second
 // through hw:Loopback,0 (snd-aloop) while recording hw:Loopback,1 and
-// checks that the capture holds exactly what was written. It runs wherever
-// a Loopback card exists (`modprobe snd-aloop`, or inside the QEMU guests of
-// `make hil`, which can run this test binary directly) and skips elsewhere.
+// checks that the capture holds exactly what was written, in several sample
+// formats. It runs wherever a Loopback card exists (`modprobe snd-aloop`,
+// or a QEMU guest: testdata/qemu-loopback.sh) and skips elsewhere.
 func TestLoopbackKernel(t *testing.T) {
 	cards, err := os.ReadFile("/proc/asound/cards")
 	if err != nil || !bytes.Contains(cards, []byte("[Loopback")) {
 		t.Skip("no snd-aloop Loopback card on this kernel (modprobe snd-aloop): real-kernel smoke test skipped")
 	}
+	for _, sf := range []audio.SampleFormat{audio.S16LE, audio.S32LE, audio.S24_3LE} {
+		t.Run(sf.String(), func(t *testing.T) { loopbackPlay(t, cards, sf) })
+	}
+}
+
+func loopbackPlay(t *testing.T, cards []byte, sf audio.SampleFormat) {
 	capAddr, err := ResolveDevice("hw:Loopback,1", cards)
 	if err != nil {
 		t.Fatal(err)
 	}
+	const rate, seconds = 44100, 1
+	f := audio.Format{Rate: rate, Channels: 2, Sample: sf}
+	fb := f.FrameBytes()
 	// The capture side opens first and so fixes the loopback's format. Its
 	// period matches the sink's (snd-aloop's timer copies per period) and
 	// its buffer is deep, so that timer delays under emulation do not lose
 	// frames on the capture side, which is not what is under test.
 	capture, err := alsa.PcmOpen(uint(capAddr.Card), 1, alsa.PCM_IN, &alsa.Config{
-		Channels: 2, Rate: 44100, PeriodSize: 882, PeriodCount: 16, Format: alsa.SNDRV_PCM_FORMAT_S16_LE,
+		Channels: 2, Rate: rate, PeriodSize: 882, PeriodCount: 16, Format: pcmFormat(sf),
 	})
 	if err != nil {
 		t.Fatalf("open capture hw:Loopback,1: %v", err)
 	}
 	defer capture.Close()
 
-	const rate, seconds = 44100, 1
-	total := rate * (seconds + 1) // one second of slack for start-up and the drain
-	recorded := make([]int16, 0, total*2)
+	total := rate * (seconds + 1) * fb // one second of slack for start-up and the drain
+	recorded := make([]byte, 0, total)
 	var wg sync.WaitGroup
 	var capErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		buf := make([]int16, 882*2)
-		for len(recorded) < total*2 {
+		buf := make([]byte, 882*fb)
+		for len(recorded) < total {
 			n, err := capture.Read(buf)
 			if err != nil {
 				capErr = err
 				return
 			}
-			recorded = append(recorded, buf[:n*2]...)
+			recorded = append(recorded, buf[:n*fb]...)
 		}
 	}()
 
 	var logs bytes.Buffer
-	si, err := New(Options{Device: "hw:Loopback,0", Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	si, err := New(Options{Device: "hw:Loopback,0", Format: sf, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,18 +80,32 @@ func TestLoopbackKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got != f {
+		t.Fatalf("opened %s, want %s", got, f)
+	}
 	t.Logf("%s/%s opened: %s", runtime.GOOS, runtime.GOARCH, s.Describe())
 
 	// Left: 440 Hz sine; right: 1 kHz cosine, non-zero at frame 0 so the
-	// start can be found in the capture.
-	signal := make([]byte, rate*seconds*got.FrameBytes())
-	for i := 0; i < rate*seconds; i++ {
-		l := int16(12000 * math.Sin(2*math.Pi*440*float64(i)/rate))
-		r := int16(9000 * math.Cos(2*math.Pi*1000*float64(i)/rate))
-		binary.LittleEndian.PutUint16(signal[4*i:], uint16(l))
-		binary.LittleEndian.PutUint16(signal[4*i+2:], uint16(r))
+	// start can be found in the capture. Full-scale-ish values exercise
+	// every byte of the wider formats.
+	signal := make([]byte, rate*seconds*fb)
+	put := func(off int, v float64) {
+		x := int32(v * float64(1<<31-1))
+		switch sf {
+		case audio.S16LE:
+			binary.LittleEndian.PutUint16(signal[off:], uint16(x>>16))
+		case audio.S24_3LE:
+			signal[off], signal[off+1], signal[off+2] = byte(x>>8), byte(x>>16), byte(x>>24)
+		default:
+			binary.LittleEndian.PutUint32(signal[off:], uint32(x))
+		}
 	}
-	period := 882 * got.FrameBytes()
+	bps := sf.BytesPerSample()
+	for i := 0; i < rate*seconds; i++ {
+		put(i*fb, 0.37*math.Sin(2*math.Pi*440*float64(i)/rate))
+		put(i*fb+bps, 0.29*math.Cos(2*math.Pi*1000*float64(i)/rate))
+	}
+	period := 882 * fb
 	for off := 0; off < len(signal); off += period {
 		if _, err := s.Write(signal[off:min(off+period, len(signal))]); err != nil {
 			t.Fatal(err)
@@ -100,8 +122,9 @@ func TestLoopbackKernel(t *testing.T) {
 		t.Errorf("%d under-runs during the test:\n%s", s.Xruns(), logs.String())
 	}
 	start := -1
-	for i := 0; i+1 < len(recorded); i += 2 {
-		if recorded[i] != 0 || recorded[i+1] != 0 {
+	zero := make([]byte, fb)
+	for i := 0; i+fb <= len(recorded); i += fb {
+		if !bytes.Equal(recorded[i:i+fb], zero) {
 			start = i
 			break
 		}
@@ -109,27 +132,22 @@ func TestLoopbackKernel(t *testing.T) {
 	if start < 0 {
 		t.Fatal("captured only silence")
 	}
-	if len(recorded)-start < rate*seconds*2 {
-		t.Fatalf("capture holds %d frames after the start, want %d", (len(recorded)-start)/2, rate*seconds)
+	if len(recorded)-start < len(signal) {
+		t.Fatalf("capture holds %d frames after the start, want %d", (len(recorded)-start)/fb, rate*seconds)
 	}
-	diff, first, last := 0, -1, -1
-	for i := 0; i < rate*seconds*2; i++ {
-		want := int16(binary.LittleEndian.Uint16(signal[2*i:]))
-		if recorded[start+i] != want {
-			diff++
-			if first < 0 {
-				first = i
+	captured := recorded[start : start+len(signal)]
+	if !bytes.Equal(captured, signal) {
+		diff, first := 0, -1
+		for i := 0; i < len(signal); i += fb {
+			if !bytes.Equal(captured[i:i+fb], signal[i:i+fb]) {
+				diff++
+				if first < 0 {
+					first = i / fb
+				}
 			}
-			last = i
 		}
-	}
-	if diff != 0 {
-		t.Errorf("%d of %d samples differ from what was written (frames %d to %d; capture starts at frame %d of %d; capture over-runs %d)",
-			diff, rate*seconds*2, first/2, last/2, start/2, len(recorded)/2, capture.Xruns())
-		for i := first &^ 1; i < first+8 && i < rate*seconds*2; i += 2 {
-			t.Logf("frame %d: wrote %d,%d captured %d,%d", i/2,
-				int16(binary.LittleEndian.Uint16(signal[2*i:])), int16(binary.LittleEndian.Uint16(signal[2*i+2:])), recorded[start+i], recorded[start+i+1])
-		}
+		t.Errorf("%d of %d frames differ from what was written, the first at frame %d (capture starts at frame %d of %d; capture over-runs %d)",
+			diff, rate*seconds, first, start/fb, len(recorded)/fb, capture.Xruns())
 	}
 }
 
