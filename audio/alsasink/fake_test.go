@@ -134,4 +134,3 @@ func frames(n, frameBytes int, seed byte) []byte {
 func errnoWrap(e syscall.Errno) error {
 	return fmt.Errorf("failed to open PCM device /dev/snd/pcmC0D0p: %w", e)
 }
-
