@@ -68,7 +68,7 @@ type Relay struct {
 	mu            sync.Mutex
 	state         state
 	idleAfterWarm bool          // Idle came during the warm-up
-	ready         *signal // switching on has ended
+	ready         *signal       // switching on has ended
 	settled       chan struct{} // closed when switching off has ended
 	stopTimer     func()        // the warm-up or idle timer, if armed
 	gen           uint64        // invalidates a timer that fires after being cancelled
