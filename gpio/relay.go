@@ -45,11 +45,12 @@ const (
 	stateSwitchingOn        // power being switched on, then the warm-up
 	stateOn                 // audio may play
 	stateIdle               // on, idle timer running
-	stateSwitchingOff       // BeforeOff, mute and power off in progress
+	stateClosingOutput      // idle timeout: BeforeOff runs; a request now keeps the amplifier on
+	stateSwitchingOff       // mute and power off in progress
 	stateClosed             // Off or ForceOff: off for good
 )
 
-var stateNames = [...]string{"off", "switching on", "on", "idle", "switching off", "shut down"}
+var stateNames = [...]string{"off", "switching on", "on", "idle", "closing output", "switching off", "shut down"}
 
 func (s state) String() string { return stateNames[s] }
 
@@ -111,11 +112,9 @@ func (r *Relay) Request(ctx context.Context) error {
 		case stateOn:
 			r.mu.Unlock()
 			return nil
-		case stateIdle:
-			r.cancelTimerLocked()
-			r.state = stateOn
+		case stateIdle, stateClosingOutput:
+			r.keepOnLocked()
 			r.mu.Unlock()
-			r.log.Debug("amplifier kept on: playback resumed within the idle timeout")
 			return nil
 		case stateSwitchingOn:
 			// A request that comes after an Idle cancels it.
@@ -158,11 +157,34 @@ func (r *Relay) Idle() {
 	}
 }
 
+// Active says audio flows again (resumed on a device kept open): an idle
+// timer is cancelled. Unlike Request it never blocks and never switches on.
+func (r *Relay) Active() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch r.state {
+	case stateIdle, stateClosingOutput:
+		r.keepOnLocked()
+	case stateSwitchingOn:
+		r.idleAfterWarm = false
+	}
+}
+
+// keepOnLocked cancels an idle timeout, or one whose BeforeOff is still
+// running (expire sees the new generation and leaves the power on). Not
+// waiting for BeforeOff matters: it may be waiting for the very player that
+// is asking for sound.
+func (r *Relay) keepOnLocked() {
+	r.cancelTimerLocked()
+	r.state = stateOn
+	r.log.Debug("amplifier kept on: playback resumed within the idle timeout")
+}
+
 // IsOn reports whether the power switch is (being) switched on.
 func (r *Relay) IsOn() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.state == stateSwitchingOn || r.state == stateOn || r.state == stateIdle
+	return r.state == stateSwitchingOn || r.state == stateOn || r.state == stateIdle || r.state == stateClosingOutput
 }
 
 // Off switches the amplifier off for good, for shutdown: BeforeOff runs
@@ -170,10 +192,14 @@ func (r *Relay) IsOn() bool {
 // relay's timers to finish.
 func (r *Relay) Off(ctx context.Context) error {
 	r.mu.Lock()
-	wasOn := r.state == stateSwitchingOn || r.state == stateOn || r.state == stateIdle
+	// In stateClosingOutput the idle timer's BeforeOff is running already
+	// and expire gives up the switch-off to us; in stateSwitchingOff expire
+	// finishes it and reports it.
+	closing := r.state == stateClosingOutput
+	wasOn := closing || r.state == stateSwitchingOn || r.state == stateOn || r.state == stateIdle
 	r.closeLocked()
 	r.mu.Unlock()
-	if wasOn && r.cfg.BeforeOff != nil {
+	if wasOn && !closing && r.cfg.BeforeOff != nil {
 		r.cfg.BeforeOff()
 	}
 	err := r.driveOff(ctx)
@@ -264,16 +290,25 @@ func (r *Relay) expire(gen uint64) {
 		return
 	}
 	r.stopTimer = nil
+	r.state = stateClosingOutput
+	r.mu.Unlock()
+
+	r.log.Info("amplifier idle timeout", "after", r.cfg.IdleTimeout)
+	if r.cfg.BeforeOff != nil {
+		r.cfg.BeforeOff()
+	}
+	r.mu.Lock()
+	if r.state != stateClosingOutput || gen != r.gen {
+		// Playback resumed, or Off took over.
+		r.mu.Unlock()
+		return
+	}
 	r.state = stateSwitchingOff
 	settled := make(chan struct{})
 	r.settled = settled
 	r.mu.Unlock()
 	defer close(settled)
 
-	r.log.Info("amplifier idle timeout", "after", r.cfg.IdleTimeout)
-	if r.cfg.BeforeOff != nil {
-		r.cfg.BeforeOff()
-	}
 	err := r.driveOff(context.Background())
 	r.mu.Lock()
 	if r.state == stateSwitchingOff {

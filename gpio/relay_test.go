@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -393,5 +394,100 @@ func TestRelayConfigErrors(t *testing.T) {
 	}
 	if pin.Read() != gpio.High {
 		t.Fatal("a rejected configuration touched the line")
+	}
+}
+
+// The player may ask for sound (BeforeOpen -> Request) while the idle
+// timeout's BeforeOff waits for that same player to close its output. The
+// request must not wait for BeforeOff, or the two deadlock.
+func TestRelayRequestDuringBeforeOffKeepsOn(t *testing.T) {
+	clock := fakeclock.New(time.Time{})
+	pin := &gpiotest.Pin{N: "power"}
+	j := &journal{}
+	var relay *Relay
+	resumes := 1
+	relay, err := New(context.Background(), Config{
+		Power: PinSwitch{Pin: recPin{pin, j}}, IdleTimeout: idle, Clock: clock,
+		BeforeOff: func() {
+			j.add("before-off")
+			if resumes == 0 {
+				return
+			}
+			resumes--
+			if err := relay.Request(context.Background()); err != nil {
+				t.Errorf("Request during BeforeOff: %v", err)
+			}
+			j.add("requested")
+		},
+		OnChange: func(on bool) { j.add("changed on=%v", on) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := relay.Request(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	relay.Idle()
+	clock.Advance(idle)
+	if pin.Read() != gpio.High || !relay.IsOn() {
+		t.Fatal("switched off although playback resumed during BeforeOff")
+	}
+	want := []string{"power=Low", "power=High", "changed on=true", "before-off", "requested"}
+	if got := j.take(); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// It is a normal "on": the next idle timeout switches off.
+	relay.Idle()
+	clock.Advance(idle)
+	if pin.Read() != gpio.Low {
+		t.Fatal("not off after the next idle timeout")
+	}
+}
+
+func TestRelayActiveCancelsIdleWithoutSwitching(t *testing.T) {
+	r := newRig(t, false, false)
+	r.relay.Active() // off: nothing happens
+	r.wantPower(false, false)
+	done := r.request()
+	r.clock.WaitForTimers(1)
+	r.clock.Advance(warmup)
+	<-done
+	r.relay.Idle()
+	r.clock.Advance(idle / 2)
+	r.relay.Active()
+	r.clock.Advance(idle)
+	r.wantPower(true, false)
+}
+
+func TestRelayOffDuringBeforeOff(t *testing.T) {
+	clock := fakeclock.New(time.Time{})
+	pin := &gpiotest.Pin{N: "power"}
+	j := &journal{}
+	var relay *Relay
+	offDone := make(chan error, 1)
+	relay, err := New(context.Background(), Config{
+		Power: PinSwitch{Pin: recPin{pin, j}}, IdleTimeout: idle, Clock: clock,
+		BeforeOff: func() {
+			j.add("before-off")
+			// Shutdown arrives while the output is being closed.
+			go func() { offDone <- relay.Off(context.Background()) }()
+			for relay.IsOn() {
+				runtime.Gosched()
+			}
+		},
+		OnChange: func(on bool) { j.add("changed on=%v", on) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = relay.Request(context.Background())
+	j.take()
+	relay.Idle()
+	clock.Advance(idle)
+	if err := <-offDone; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := j.take(), []string{"before-off", "power=Low", "changed on=false"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q (BeforeOff and amp_off once each)", got, want)
 	}
 }
