@@ -2,6 +2,7 @@ package gpio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"periph.io/x/conn/v3/gpio"
@@ -37,3 +38,24 @@ type SwitchFunc func(ctx context.Context, on bool) error
 
 // Set implements Switch.
 func (f SwitchFunc) Set(ctx context.Context, on bool) error { return f(ctx, on) }
+
+// Switches drives several switches as one: a relay line and an
+// amp_on_command, say. On goes in order, off in reverse; every switch is
+// tried even if one fails. An empty Switches does nothing (a mute line
+// with no power switch).
+type Switches []Switch
+
+// Set implements Switch.
+func (s Switches) Set(ctx context.Context, on bool) error {
+	var errs []error
+	for i := range s {
+		sw := s[i]
+		if !on {
+			sw = s[len(s)-1-i]
+		}
+		if err := sw.Set(ctx, on); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
