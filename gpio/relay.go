@@ -41,13 +41,13 @@ type Config struct {
 type state int
 
 const (
-	stateOff          state = iota
-	stateSwitchingOn        // power being switched on, then the warm-up
-	stateOn                 // audio may play
-	stateIdle               // on, idle timer running
-	stateClosingOutput      // idle timeout: BeforeOff runs; a request now keeps the amplifier on
-	stateSwitchingOff       // mute and power off in progress
-	stateClosed             // Off or ForceOff: off for good
+	stateOff           state = iota
+	stateSwitchingOn         // power being switched on, then the warm-up
+	stateOn                  // audio may play
+	stateIdle                // on, idle timer running
+	stateClosingOutput       // idle timeout: BeforeOff runs; a request now keeps the amplifier on
+	stateSwitchingOff        // mute and power off in progress
+	stateClosed              // Off or ForceOff: off for good
 )
 
 var stateNames = [...]string{"off", "switching on", "on", "idle", "closing output", "switching off", "shut down"}
