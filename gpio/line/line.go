@@ -90,7 +90,7 @@ func Resolve(spec Spec, chips []Chip, fallback func(name string) gpio.PinOut) (g
 				return p, nil
 			}
 		}
-		return nil, fmt.Errorf("GPIO line %q: no line has this name on %s; lines without names are reached as chip:offset", spec.Name, describe(chips))
+		return nil, fmt.Errorf("GPIO line %q: no line has this name (lines without names are reached as chip:offset); %s", spec.Name, describe(chips))
 	}
 	for _, c := range chips {
 		if c.Name() != spec.Chip && c.Label() != spec.Chip && c.Path() != spec.Chip {
@@ -104,15 +104,15 @@ func Resolve(spec Spec, chips []Chip, fallback func(name string) gpio.PinOut) (g
 		}
 		return nil, fmt.Errorf("GPIO line %s: chip %s has no line %d", spec, c.Name(), spec.Offset)
 	}
-	return nil, fmt.Errorf("GPIO line %s: no chip named %q; found %s", spec, spec.Chip, describe(chips))
+	return nil, fmt.Errorf("GPIO line %s: no chip named %q; %s", spec, spec.Chip, describe(chips))
 }
 
 func describe(chips []Chip) string {
 	if len(chips) == 0 {
-		return "no GPIO chips (is /dev/gpiochip* present and readable by this user?)"
+		return "no GPIO chips found (is /dev/gpiochip* present and readable by this user?)"
 	}
 	var b strings.Builder
-	b.WriteString("chips ")
+	b.WriteString("found chips ")
 	for i, c := range chips {
 		if i > 0 {
 			b.WriteString(", ")

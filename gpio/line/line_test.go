@@ -130,7 +130,7 @@ func TestResolve(t *testing.T) {
 	}
 
 	errs := map[string]string{
-		"GPIO99":      `no line has this name on chips gpiochip0 (label "9030000.pl061", 8 lines), gpiochip1`,
+		"GPIO99":      `no line has this name (lines without names are reached as chip:offset); found chips gpiochip0 (label "9030000.pl061", 8 lines), gpiochip1`,
 		"gpiochip0:8": "has lines 0..7 only",
 		"gpiochip7:1": `no chip named "gpiochip7"`,
 	}
