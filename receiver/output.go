@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/speakerbox/speakerbox/audio/player"
 	"github.com/speakerbox/speakerbox/gpio"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
@@ -25,7 +26,10 @@ type OutputConfig struct {
 	Relay *gpio.Config
 	// Hooks runs on_event; nil means no hooks.
 	Hooks *hooks.Runner
-	Log   *slog.Logger
+	// CloseWait bounds the wait for the player to close its output at the
+	// idle timeout before the power drops anyway; zero means 2s.
+	CloseWait time.Duration
+	Log       *slog.Logger
 }
 
 // Output sits between the player and the amplifier, for `speakerbox play`
@@ -40,16 +44,23 @@ type Output struct {
 	hooks *hooks.Runner
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	player OutputCloser
-	sink   string // last SINK_STATUS reported; "" before the first open
-	final  bool   // the next close is for good: idle timeout or shutdown
+	closeWait time.Duration
+
+	mu        sync.Mutex
+	player    OutputCloser
+	sink      string        // last SINK_STATUS reported; "" before the first open
+	final     bool          // the next close is for good: idle timeout or shutdown
+	closed    chan struct{} // beforeOff waits on it for AfterClose
+	lastTrack string        // for OLD_TRACK_ID
 }
 
 // NewOutput drives the amplifier off (it is never assumed off) and returns
 // the glue.
 func NewOutput(ctx context.Context, cfg OutputConfig) (*Output, error) {
-	o := &Output{hooks: cfg.Hooks, log: cfg.Log}
+	o := &Output{hooks: cfg.Hooks, log: cfg.Log, closeWait: cfg.CloseWait}
+	if o.closeWait <= 0 {
+		o.closeWait = 2 * time.Second
+	}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -93,6 +104,7 @@ func (o *Output) BeforeOpen(ctx context.Context) error {
 	}
 	o.mu.Lock()
 	o.final = false
+	o.releaseCloseWaitLocked() // opening: no close is coming
 	report := o.sink != hooks.SinkRunning
 	o.sink = hooks.SinkRunning
 	o.mu.Unlock()
@@ -117,6 +129,16 @@ func (o *Output) AfterClose() {
 	if report {
 		o.sinkHook(context.Background(), status)
 	}
+	o.mu.Lock()
+	o.releaseCloseWaitLocked()
+	o.mu.Unlock()
+}
+
+func (o *Output) releaseCloseWaitLocked() {
+	if o.closed != nil {
+		close(o.closed)
+		o.closed = nil
+	}
 }
 
 // beforeOff is the relay's BeforeOff: the output closes before the power
@@ -125,9 +147,26 @@ func (o *Output) beforeOff() {
 	o.mu.Lock()
 	o.final = true
 	p := o.player
+	var closed chan struct{}
+	if p != nil && o.sink == hooks.SinkRunning {
+		closed = make(chan struct{})
+		o.closed = closed
+	}
 	o.mu.Unlock()
 	if p != nil {
+		// The player closes asynchronously: wait for AfterClose (and its
+		// "closed" hook), but not for ever. A player that opens instead
+		// (sound resumed) releases the wait too, and the relay keeps on.
 		p.CloseOutput()
+	}
+	if closed != nil {
+		t := time.NewTimer(o.closeWait)
+		select {
+		case <-closed:
+		case <-t.C:
+			o.log.Warn("player did not close its output in time; switching the amplifier off anyway", "waited", o.closeWait)
+		}
+		t.Stop()
 	}
 	// A device closed earlier (paused without keep_output_open) was
 	// "temporarily closed"; now it is closed for good, as librespot says.
@@ -157,6 +196,36 @@ func (o *Output) ampChanged(on bool) { o.emit(hooks.Amp(on)) }
 func (o *Output) emit(ev hooks.Event) {
 	if o.hooks != nil {
 		o.hooks.Emit(ev)
+	}
+}
+
+// HandleEvent turns a player event into hook events and relay actions; the
+// owner of the player calls it for each event from Player.Events. Pause and
+// resume are the owner's (Paused, Playing): the player does not report them.
+func (o *Output) HandleEvent(ev player.Event) {
+	dur := time.Duration(ev.DurationMs) * time.Millisecond
+	pos := time.Duration(ev.PositionMs) * time.Millisecond
+	switch ev.Type {
+	case player.TrackStarted:
+		o.mu.Lock()
+		old := o.lastTrack
+		o.lastTrack = ev.TrackID
+		o.mu.Unlock()
+		if old != ev.TrackID {
+			o.TrackChanged(hooks.Track{ID: ev.TrackID, OldID: old, Duration: dur})
+		} else if pos > 0 {
+			o.emit(hooks.SeekedEvent(ev.TrackID, pos))
+		}
+		o.Playing(ev.TrackID, pos, dur)
+	case player.TrackEnded:
+		o.emit(hooks.TrackEvent(hooks.EndOfTrack, ev.TrackID))
+	case player.TrackError:
+		o.emit(hooks.TrackEvent(hooks.Unavailable, ev.TrackID))
+	case player.EndOfQueue:
+		o.Stopped(ev.TrackID)
+	case player.OutputError:
+		// The player paused itself; the amplifier need not wait on.
+		o.idle()
 	}
 }
 

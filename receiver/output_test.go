@@ -14,18 +14,11 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
+	"github.com/speakerbox/speakerbox/audio"
 	sbgpio "github.com/speakerbox/speakerbox/gpio"
 	"github.com/speakerbox/speakerbox/gpio/fakeclock"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
-
-// gate is audio.Gate (on the audio branch): the player's seam.
-type gate interface {
-	BeforeOpen(ctx context.Context) error
-	AfterClose()
-}
-
-var _ gate = (*Output)(nil)
 
 const (
 	warmup = 500 * time.Millisecond
@@ -74,7 +67,7 @@ func (p journalPin) Out(l gpio.Level) error {
 // fakePlayer uses its gate the way audio.Player does: BeforeOpen before the
 // device opens, AfterClose after it closed.
 type fakePlayer struct {
-	gate gate
+	gate audio.Gate
 	j    *journal
 	mu   sync.Mutex
 	open bool
