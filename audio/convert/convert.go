@@ -102,12 +102,13 @@ func (c *Converter) samples(dst []byte, src []float32) {
 	switch c.dst.Sample {
 	case audio.S16LE:
 		for i, x := range src {
-			v := clamp(x) * 32767
+			// float64: a float32 product can round across the .5 that
+			// decides the 16-bit code.
+			v := float64(clamp(x)) * 32767
 			if c.dither {
-				v += c.tpdf()
+				v += float64(c.tpdf())
 			}
-			v = float32(math.Round(float64(v)))
-			v = max(-32768, min(32767, v))
+			v = max(-32768, min(32767, math.Round(v)))
 			binary.LittleEndian.PutUint16(dst[2*i:], uint16(int16(v)))
 		}
 	case audio.S24LE:

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/speakerbox/speakerbox/audio/internal/testaudio"
+	"github.com/speakerbox/speakerbox/audio/audiotest"
 )
 
 func decodeAll(t testing.TB, d *Decoder) []float32 {
@@ -49,11 +49,11 @@ const MaxLSBDiff = 1
 
 func TestMatchesOggdec(t *testing.T) {
 	worst := 0
-	for _, s := range testaudio.All() {
+	for _, s := range audiotest.All() {
 		t.Run(s.String(), func(t *testing.T) {
-			path := testaudio.Ogg(t, s)
-			ref := testaudio.Reference(t, path)
-			d := open(t, testaudio.Read(t, path))
+			path := audiotest.Ogg(t, s)
+			ref := audiotest.Reference(t, path)
+			d := open(t, audiotest.Read(t, path))
 			if d.Rate() != s.Rate || d.Channels() != s.Channels {
 				t.Fatalf("format %d Hz %d ch", d.Rate(), d.Channels())
 			}
@@ -80,8 +80,8 @@ func TestMatchesOggdec(t *testing.T) {
 }
 
 func TestSeekIsSampleAccurate(t *testing.T) {
-	for _, s := range []testaudio.Spec{{Rate: 44100, Channels: 2, Kbps: 160}, {Rate: 48000, Channels: 1, Kbps: 96}} {
-		b := testaudio.Read(t, testaudio.Ogg(t, s))
+	for _, s := range []audiotest.Spec{{Rate: 44100, Channels: 2, Kbps: 160}, {Rate: 48000, Channels: 1, Kbps: 96}} {
+		b := audiotest.Read(t, audiotest.Ogg(t, s))
 		all := decodeAll(t, open(t, b))
 		d := open(t, b)
 		buf := make([]float32, 2000*s.Channels)
@@ -160,7 +160,7 @@ func decodeErr(b []byte) error {
 }
 
 func TestBadInput(t *testing.T) {
-	good := testaudio.Read(t, testaudio.Ogg(t, testaudio.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	good := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
 	mid := len(good) / 2
 	corrupt := append([]byte(nil), good...)
 	for i := mid; i < mid+64; i++ {
@@ -194,7 +194,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	tiny := testaudio.Read(f, "testdata/tiny.ogg")
+	tiny := audiotest.Read(f, "testdata/tiny.ogg")
 	f.Add(tiny)
 	f.Add(tiny[:len(tiny)/2])
 	f.Add(tiny[:300])

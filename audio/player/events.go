@@ -14,6 +14,11 @@ const (
 	// TrackStarted: the first sample of a track (or of a position after a
 	// seek) left the ring for the output. PositionMs is where it starts.
 	TrackStarted EventType = iota + 1
+	// TrackDecoding: the decoder started on this track (it plays after
+	// what the ring holds). From now on Enqueue sets the track that follows
+	// it gaplessly: a caller with a list of tracks enqueues the next one
+	// here.
+	TrackDecoding
 	// Position: the played position (what has left the speaker: ring fill
 	// and device delay subtracted), about once per PositionInterval.
 	Position
@@ -42,7 +47,7 @@ const (
 )
 
 var eventNames = map[EventType]string{
-	TrackStarted: "track-started", Position: "position", TrackEnded: "track-ended",
+	TrackStarted: "track-started", TrackDecoding: "track-decoding", Position: "position", TrackEnded: "track-ended",
 	TrackError: "track-error", EndOfQueue: "end-of-queue", SinkOpened: "sink-opened",
 	SinkClosed: "sink-closed", SinkTemporarilyClosed: "sink-temporarily-closed",
 	OutputError: "output-error", Xrun: "xrun",

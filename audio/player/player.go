@@ -24,8 +24,11 @@ import (
 
 // Config configures a Player.
 type Config struct {
-	// NewSink makes the output. It is called each time the output opens
-	// (the player closes the sink while paused without KeepOutputOpen).
+	// Sink is the output; the player opens it when there is sound and
+	// closes it while paused without KeepOutputOpen, and reopens the same
+	// sink afterwards. NewSink, if set instead, makes a fresh sink for
+	// every open.
+	Sink    audio.Sink
 	NewSink func() (audio.Sink, error)
 	// Gate, if set, is asked before the sink opens and told after it closes.
 	Gate audio.Gate
@@ -116,6 +119,10 @@ type command struct {
 
 // NewPlayer starts a player. Close stops it.
 func NewPlayer(cfg Config) (*Player, error) {
+	if cfg.NewSink == nil && cfg.Sink != nil {
+		s := cfg.Sink
+		cfg.NewSink = func() (audio.Sink, error) { return s, nil }
+	}
 	if cfg.NewSink == nil {
 		return nil, errors.New("player: no sink")
 	}
@@ -371,6 +378,8 @@ func (p *Player) produce() {
 		if err != nil {
 			p.log.Warn("track cannot be played", "track", t.ID, "err", err)
 			p.emit(Event{Type: TrackError, TrackID: t.ID, Err: err})
+		} else if newInstance {
+			p.emit(Event{Type: TrackDecoding, TrackID: t.ID, PositionMs: ms(o.dec.Position(), o.dec.Rate()), DurationMs: ms(o.dec.Length(), o.dec.Rate())})
 		}
 	}
 	start := func(t Track, ms int64, flush, newInstance bool) {

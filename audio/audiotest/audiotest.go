@@ -1,9 +1,9 @@
-// Package testaudio generates the audio test files: music-like material
+// Package audiotest generates the audio test files: music-like material
 // (chords, sweeps, noise bursts, silence) made with sox and encoded with
 // oggenc, optionally wrapped as Spotify files (synthetic header +
 // AES-CTR). Files are cached in the system temporary directory, keyed by
 // their parameters, so the packages that use them generate each only once.
-package testaudio
+package audiotest
 
 import (
 	"bytes"
