@@ -71,6 +71,7 @@ type Relay struct {
 	idleAfterWarm bool          // Idle came during the warm-up
 	ready         *signal       // switching on has ended
 	settled       chan struct{} // closed when switching off has ended
+	offCh         chan struct{} // closed when the relay is next off (WhenOff)
 	stopTimer     func()        // the warm-up or idle timer, if armed
 	gen           uint64        // invalidates a timer that fires after being cancelled
 	timers        sync.WaitGroup
@@ -226,6 +227,32 @@ func (r *Relay) closeLocked() {
 		r.closeReadyLocked(ErrClosed)
 	}
 	r.state = stateClosed
+	r.signalOffLocked()
+}
+
+// WhenOff returns a channel that is closed once the amplifier is off: at
+// once if it is off now, else after the idle timeout or a shutdown. A
+// command that plays a file and exits waits on it, so the relay goes through
+// the same cycle as under the receiver.
+func (r *Relay) WhenOff() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == stateOff || r.state == stateClosed {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	if r.offCh == nil {
+		r.offCh = make(chan struct{})
+	}
+	return r.offCh
+}
+
+func (r *Relay) signalOffLocked() {
+	if r.offCh != nil {
+		close(r.offCh)
+		r.offCh = nil
+	}
 }
 
 // switchOn runs in the goroutine of the Request that found the relay off.
@@ -238,6 +265,7 @@ func (r *Relay) switchOn(ctx context.Context) error {
 		if r.state == stateSwitchingOn {
 			r.state = stateOff
 			r.closeReadyLocked(err)
+			r.signalOffLocked()
 		}
 		r.mu.Unlock()
 		return err
@@ -313,6 +341,7 @@ func (r *Relay) expire(gen uint64) {
 	r.mu.Lock()
 	if r.state == stateSwitchingOff {
 		r.state = stateOff
+		r.signalOffLocked()
 	}
 	r.mu.Unlock()
 	if err == nil {

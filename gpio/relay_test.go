@@ -491,3 +491,31 @@ func TestRelayOffDuringBeforeOff(t *testing.T) {
 		t.Fatalf("got %q, want %q (BeforeOff and amp_off once each)", got, want)
 	}
 }
+
+func TestRelayWhenOff(t *testing.T) {
+	r := newRig(t, false, false)
+	select {
+	case <-r.relay.WhenOff():
+	default:
+		t.Fatal("WhenOff not ready while off")
+	}
+	done := r.request()
+	r.clock.WaitForTimers(1)
+	off := r.relay.WhenOff()
+	r.clock.Advance(warmup)
+	<-done
+	r.relay.Idle()
+	r.clock.Advance(idle - time.Millisecond)
+	select {
+	case <-off:
+		t.Fatal("WhenOff ready before the idle timeout")
+	default:
+	}
+	r.clock.Advance(time.Millisecond)
+	select {
+	case <-off:
+	default:
+		t.Fatal("WhenOff not ready after the idle timeout")
+	}
+	r.wantPower(false, false)
+}

@@ -267,10 +267,24 @@ func (o *Output) Session(connected bool, connectionID, userName string) {
 	}
 }
 
-func (o *Output) idle() {
+func (o *Output) idle() { o.Idle() }
+
+// Idle starts the idle timeout without a hook event (the owner has nothing
+// more to play).
+func (o *Output) Idle() {
 	if o.relay != nil {
 		o.relay.Idle()
 	}
+}
+
+// WhenOff is closed once the amplifier is off (at once without a relay).
+func (o *Output) WhenOff() <-chan struct{} {
+	if o.relay == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return o.relay.WhenOff()
 }
 
 // Close is the orderly shutdown: the player's output closed, "sink closed",

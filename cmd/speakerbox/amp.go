@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/speakerbox/speakerbox/audio/player"
 	sbgpio "github.com/speakerbox/speakerbox/gpio"
 	"github.com/speakerbox/speakerbox/gpio/line"
 	"github.com/speakerbox/speakerbox/receiver"
@@ -116,5 +118,35 @@ func closeOutput(a *app, out *receiver.Output) {
 	defer cancel()
 	if err := out.Close(ctx); err != nil {
 		a.log.Warn("amplifier shutdown", "err", err)
+	}
+}
+
+// waitAmplifierOff is the end of `speakerbox play` with an amplifier: the
+// idle timeout runs and the relay drops, as under the receiver, so owners
+// and the real-kernel tests see the whole cycle. Player events are still
+// handled meanwhile (the player waits for them to be read).
+func waitAmplifierOff(ctx context.Context, p *player.Player, out *receiver.Output, log *slog.Logger) {
+	out.Idle()
+	off := out.WhenOff()
+	select {
+	case <-off:
+		return
+	default:
+	}
+	log.Info("waiting for the amplifier's idle timeout; Ctrl-C switches it off now")
+	events := p.Events()
+	for {
+		select {
+		case <-off:
+			return
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			out.HandleEvent(e)
+		}
 	}
 }
