@@ -54,13 +54,12 @@ func (p recPin) Out(l gpio.Level) error {
 }
 
 type rig struct {
-	t      *testing.T
-	clock  *fakeclock.Clock
-	power  *gpiotest.Pin
-	mute   *gpiotest.Pin
-	j      *journal
-	relay  *Relay
-	offHks int
+	t     *testing.T
+	clock *fakeclock.Clock
+	power *gpiotest.Pin
+	mute  *gpiotest.Pin
+	j     *journal
+	relay *Relay
 }
 
 func newRig(t *testing.T, activeLow, withMute bool) *rig {
