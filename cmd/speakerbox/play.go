@@ -16,6 +16,7 @@ import (
 	"github.com/speakerbox/speakerbox/audio/gain"
 	"github.com/speakerbox/speakerbox/audio/player"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
+	"github.com/speakerbox/speakerbox/receiver"
 )
 
 func playCommand() *command {
@@ -64,7 +65,12 @@ func playCommand() *command {
 				if isTerminal(a.stderr) {
 					progress = a.stderr
 				}
-				return playFiles(ctx, &cfg, sink, args, k, progress, a.log)
+				out, err := openOutput(ctx, a)
+				if err != nil {
+					return err
+				}
+				defer closeOutput(a, out)
+				return playFiles(ctx, &cfg, sink, args, k, progress, a.log, out)
 			}
 		},
 	}
@@ -110,11 +116,12 @@ func playerConfig(c *config.Config, sink audio.Sink, log *slog.Logger) (player.C
 // playFiles plays files back to back as a gapless queue and returns when
 // the last has ended, or ctx is cancelled. It fails if any file could not
 // be played.
-func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []string, key []byte, progress io.Writer, log *slog.Logger) error {
+func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []string, key []byte, progress io.Writer, log *slog.Logger, out *receiver.Output) error {
 	pc, err := playerConfig(c, sink, log)
 	if err != nil {
 		return err
 	}
+	pc.Gate = out // amplifier on and warmed up before the device opens
 	// Nobody waits for a paused file here: close the output when done.
 	pc.KeepOutputOpen = false
 	tracks := make([]player.Track, len(files))
@@ -136,6 +143,7 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 		return err
 	}
 	defer p.Close()
+	out.Attach(p)
 	index := func(id string) int {
 		for i, t := range tracks {
 			if t.ID == id {
@@ -162,6 +170,7 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 			return nil
 		case e = <-p.Events():
 		}
+		out.HandleEvent(e) // hooks and relay, as under the receiver
 		i := index(e.TrackID)
 		switch e.Type {
 		case player.TrackDecoding:
@@ -184,6 +193,7 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 		}
 	}
 	fmt.Fprintln(progress)
+	waitAmplifierOff(ctx, p, out, log)
 	if len(failed) > 0 {
 		return fmt.Errorf("play: %d of %d files could not be played: %s", len(failed), len(files), strings.Join(failed, ", "))
 	}
