@@ -427,13 +427,11 @@ func TestVolumeAndPosition(t *testing.T) {
 	p := newPlayer(t, cfg)
 	p.Load(plainTrack(t, "t", b), true, 0)
 	var positions []int64
-	var seen []Event
 	timeout := time.After(30 * time.Second)
 loop:
 	for {
 		select {
 		case e := <-p.Events():
-			seen = append(seen, e)
 			if e.Type == Position {
 				positions = append(positions, e.PositionMs)
 			}
