@@ -348,9 +348,9 @@ func (o *out) played(end uint64, seg segment) {
 	frame := seg.firstFrame + int64(end-seg.start)/int64(seg.ch)
 	heard := frame - int64(o.sink.Delay().Seconds()*float64(seg.rate))
 	heard = max(heard, seg.firstFrame)
+	pos := ms(heard, seg.rate)
+	p.setPosition(seg.track.ID, pos) // every period: Position() is always current
 	if frame >= o.nextPos {
-		pos := ms(heard, seg.rate)
-		p.setPosition(seg.track.ID, pos)
 		p.emit(Event{Type: Position, TrackID: seg.track.ID, PositionMs: pos, DurationMs: ms(seg.frames, seg.rate)})
 		o.nextPos = frame + int64(p.cfg.PositionInterval.Seconds()*float64(seg.rate))
 	}
