@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -644,4 +645,35 @@ func TestCommandsWithoutTrack(t *testing.T) {
 	if want := (len(decodeAll(t, b)) - 6000*441/10) * 2 * 4; len(got) != want {
 		t.Fatalf("%d bytes, want %d", len(got), want)
 	}
+}
+
+// TestSeekInRemoteFileTakesFewRequests: starting a 64 s file at 60 s over
+// HTTP walks the Ogg pages from the start (the decoder library's seek), in
+// growing blocks, so it takes a handful of Range requests, not hundreds.
+func TestSeekInRemoteFileTakesFewRequests(t *testing.T) {
+	ogg := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 320, Repeat: 10}))
+	file := audiotest.SpotifyBytes(t, ogg, audiotest.Key, audiotest.Norm)
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.ServeContent(w, r, "f", time.Time{}, bytes.NewReader(file))
+	}))
+	defer srv.Close()
+	src, err := source.OpenHTTP(context.Background(), srv.Client(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &memSink{}
+	p := newPlayer(t, exactConfig(s))
+	p.Load(Track{ID: "enc", Source: src, Size: src.Size(), Key: audiotest.Key}, true, 60000)
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	n := requests.Load()
+	t.Logf("%d Range requests for a %d KB file started at 60 s", n, len(file)>>10)
+	if n > 25 {
+		t.Fatalf("%d requests", n)
+	}
+	got, _ := s.snapshot()
+	all := decodeAll(t, ogg)
+	compareFloats(t, floats(got), all[60000*441/10*2:], "remote seek")
 }
