@@ -84,6 +84,13 @@ func (o *out) step() {
 		}
 		o.ended = false
 	}
+	// Before waiting on an empty ring, see whether the queue has ended: the
+	// producer's wake-up for its end may have been taken by an earlier wait
+	// (during a pause, say).
+	if p.ring.Len() == 0 && o.queueEnded() {
+		o.ended = true
+		return
+	}
 	minSamples := max(o.cur.ch, 1)
 	n, start, err := p.ring.Peek(o.periodBuf(), minSamples, p.outKick)
 	if errors.Is(err, ring.ErrClosed) {

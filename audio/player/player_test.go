@@ -677,3 +677,28 @@ func TestSeekInRemoteFileTakesFewRequests(t *testing.T) {
 	all := decodeAll(t, ogg)
 	compareFloats(t, floats(got), all[60000*441/10*2:], "remote seek")
 }
+
+// TestTrackDecodedWhilePausedStillEnds: the whole track reaches the ring
+// during a pause (the producer's "ended" wake-up is taken by the paused
+// output); after Play the queue must still end.
+func TestTrackDecodedWhilePausedStillEnds(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	all := decodeAll(t, b)
+	s := &memSink{}
+	cfg := exactConfig(s)
+	cfg.Buffer = 10 * time.Second // room for the whole track
+	p := newPlayer(t, cfg)
+	p.Load(plainTrack(t, "t", b), false, 0)
+	deadline := time.Now().Add(30 * time.Second)
+	for p.BufferFill() < len(all) {
+		if time.Now().After(deadline) {
+			t.Fatalf("ring holds %d of %d samples", p.BufferFill(), len(all))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.Play()
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	got, _ := s.snapshot()
+	compareFloats(t, floats(got), all, "decoded while paused")
+}
