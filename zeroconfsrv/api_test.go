@@ -22,7 +22,7 @@ import (
 	devicespb "github.com/devgianlu/go-librespot/proto/spotify/connectstate/devices"
 
 	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/internal/phonetest"
+	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 
 const testDeviceID = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c"
@@ -426,4 +426,16 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("answer is not a status body: %q", w.Body)
 		}
 	})
+}
+
+func TestParseDeviceType(t *testing.T) {
+	for class, want := range map[string]string{"speaker": "SPEAKER", "castaudio": "CAST_AUDIO", "homething": "HOME_THING", "AVR": "AVR", "audiodongle": "AUDIO_DONGLE"} {
+		got, err := ParseDeviceType(class)
+		if err != nil || got.String() != want {
+			t.Errorf("%s: %v %v, want %s", class, got, err, want)
+		}
+	}
+	if _, err := ParseDeviceType("toaster"); err == nil || !strings.Contains(err.Error(), "toaster") {
+		t.Errorf("toaster: %v", err)
+	}
 }

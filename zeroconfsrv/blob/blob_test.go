@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/internal/phonetest"
+	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.json")
