@@ -50,6 +50,34 @@ type Config struct {
 	// ListInterfaces and Advertise replace the system's in tests.
 	ListInterfaces func() ([]Iface, error)
 	Advertise      Advertise
+	// Limits of the HTTP server; zero values take the defaults.
+	Limits Limits
+}
+
+// Limits bound what one client can hold: a phone's exchange is two short
+// requests, so anything slower or more numerous is a broken or hostile client.
+type Limits struct {
+	MaxConns          int           // connections open at once, over all addresses (default 32)
+	ReadHeaderTimeout time.Duration // default 5s
+	ReadTimeout       time.Duration // whole request (default 10s)
+	WriteTimeout      time.Duration // default 10s
+	IdleTimeout       time.Duration // keep-alive (default 30s)
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if l.MaxConns <= 0 {
+		l.MaxConns = maxConns
+	}
+	def(&l.ReadHeaderTimeout, readHeaderTimeout)
+	def(&l.ReadTimeout, readTimeout)
+	def(&l.WriteTimeout, writeTimeout)
+	def(&l.IdleTimeout, idleTimeout)
+	return l
 }
 
 // Server advertises the speaker and serves the ZeroConf API on exactly the
@@ -90,9 +118,10 @@ func New(cfg Config, store CredentialStore, recv Receiver) (*Server, error) {
 	if cfg.Advertise == nil {
 		cfg.Advertise = mdns.Register
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Server{
 		cfg: cfg, h: h, log: cfg.Handler.Logger,
-		sem:       make(chan struct{}, maxConns),
+		sem:       make(chan struct{}, cfg.Limits.MaxConns),
 		renamed:   make(chan struct{}, 1),
 		name:      cfg.Handler.Info.Name,
 		port:      cfg.Port,
@@ -101,10 +130,10 @@ func New(cfg Config, store CredentialStore, recv Receiver) (*Server, error) {
 	}
 	s.http = &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Limits.ReadTimeout,
+		WriteTimeout:      cfg.Limits.WriteTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}

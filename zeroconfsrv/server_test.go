@@ -71,6 +71,10 @@ func (m *fakeMDNS) live(t *testing.T) *fakeReg {
 }
 
 func newTestServer(t *testing.T, names []string) (*Server, *fakeNet, *fakeMDNS, *bytes.Buffer) {
+	return newTestServerLimits(t, names, Limits{})
+}
+
+func newTestServerLimits(t *testing.T, names []string, lim Limits) (*Server, *fakeNet, *fakeMDNS, *bytes.Buffer) {
 	t.Helper()
 	// The fake interfaces carry loopback addresses (the only ones a test can
 	// bind); naming the interface lets them through the selection.
@@ -83,6 +87,7 @@ func newTestServer(t *testing.T, names []string) (*Server, *fakeNet, *fakeMDNS, 
 			Logger: log,
 		},
 		Interfaces:     names,
+		Limits:         lim,
 		ListInterfaces: fn.list,
 		Advertise:      fm.advertise,
 	}, creds.NewStore(t.TempDir(), log, time.Now), nil)
@@ -285,5 +290,78 @@ func TestLimitListenerReleasesSlots(t *testing.T) {
 		if len(sem) != 0 {
 			t.Fatal("slot not released")
 		}
+	}
+}
+
+func servingServer(t *testing.T, lim Limits) string {
+	t.Helper()
+	s, fn, _, _ := newTestServerLimits(t, []string{"eth0"}, lim)
+	fn.set(Iface{Name: "eth0", Index: 2, Flags: up, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	s.sync(false)
+	return s.Addrs()[0].String()
+}
+
+// A client that sends half a request header is cut off by the header
+// timeout, not held forever (slowloris).
+func TestServerHeaderTimeout(t *testing.T) {
+	addr := servingServer(t, Limits{ReadHeaderTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET /?action=getInfo HTTP/1.1\r\nHost: x\r\n")) // never finished
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))             // safety net only
+	b, err := io.ReadAll(c)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server kept a half-sent request open")
+	}
+	if bytes.Contains(b, []byte("101")) {
+		t.Fatalf("answered a half-sent request: %q", b)
+	}
+}
+
+// An idle keep-alive connection is closed after the idle timeout.
+func TestServerIdleTimeout(t *testing.T) {
+	addr := servingServer(t, Limits{IdleTimeout: 200 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET /?action=getInfo HTTP/1.1\r\nHost: x\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	b, err := io.ReadAll(c) // returns once the server closes the idle connection
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("idle keep-alive connection never closed")
+	}
+	if !bytes.Contains(b, []byte(`"status":101`)) {
+		t.Fatalf("no getInfo answer before the close: %q", b)
+	}
+}
+
+// With the connection bound reached, a further client waits until a slot
+// frees, and is then served.
+func TestServerConnectionBound(t *testing.T) {
+	addr := servingServer(t, Limits{MaxConns: 1})
+	hog, err := net.Dial("tcp", addr) // accepted first, sends nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET /?action=getInfo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _ := c.Read(make([]byte, 1)); n != 0 {
+		t.Fatal("served a connection beyond the bound")
+	}
+	hog.Close()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	b, _ := io.ReadAll(c)
+	if !bytes.Contains(b, []byte(`"status":101`)) {
+		t.Fatalf("not served after the slot freed: %q", b)
 	}
 }
