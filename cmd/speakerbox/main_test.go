@@ -123,8 +123,8 @@ func TestRunShutdownAndDeviceID(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	start := func() string {
 		cmd := speakerbox(t, nil, "run", "--state_dir", state, "--audio.output", "null", "--zeroconf.interfaces", "lo")
-		var e bytes.Buffer
-		cmd.Stderr = &e
+		e := &syncBuffer{}
+		cmd.Stderr = e
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
