@@ -26,14 +26,19 @@ import (
 // MaxBodyBytes bounds a request body; real addUser forms are about 1 KiB.
 const MaxBodyBytes = 64 << 10
 
-// Receiver is told about logins and logouts. OnLogin is called with the
-// handler's addUser lock held, so calls arrive in the order the credentials
-// were stored; it must hand the work off and return quickly (the login to
-// Spotify may take long, or wait for the network).
+// Receiver is told about logins and logouts (the player's session). Calls
+// come with the handler's addUser lock held, so they arrive in the order the
+// credentials were stored. They must hand the work off and return: the login
+// to Spotify may take long or wait for the network, and the phone is waiting
+// for its answer. ctx bounds only the hand-off (handoffTimeout); it is
+// cancelled when the call returns.
 type Receiver interface {
 	OnLogin(ctx context.Context, c creds.Credentials)
-	OnReset()
+	OnReset(ctx context.Context)
 }
+
+// handoffTimeout bounds how long a stuck receiver can hold up addUser.
+const handoffTimeout = 5 * time.Second
 
 // CredentialStore is where addUser puts credentials (creds.Store).
 type CredentialStore interface {
@@ -228,7 +233,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "addUser":
 		h.addUser(w, r)
 	case "resetUsers":
-		h.resetUsers(w)
+		h.resetUsers(w, r)
 	default:
 		h.log.Debug("zeroconf request with an unknown action", "remote", r.RemoteAddr, "action_len", len(action))
 		h.reply(w, StatusInvalidAction, "unknown action")
@@ -365,13 +370,14 @@ func (h *Handler) addUser(w http.ResponseWriter, r *http.Request) {
 	h.SetActiveUser(c.Username)
 	h.log.Info("zeroconf login handed over", "user", redact.Username(c.Username), "auth_type", c.AuthType, "remote", src)
 	if h.recv != nil {
-		// Detached from the request: the login outlives the HTTP exchange.
-		h.recv.OnLogin(context.WithoutCancel(r.Context()), c)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), handoffTimeout)
+		h.recv.OnLogin(ctx, c)
+		cancel()
 	}
 	h.reply(w, StatusOK, "")
 }
 
-func (h *Handler) resetUsers(w http.ResponseWriter) {
+func (h *Handler) resetUsers(w http.ResponseWriter, r *http.Request) {
 	h.addMu.Lock()
 	defer h.addMu.Unlock()
 	h.mu.Lock()
@@ -385,7 +391,9 @@ func (h *Handler) resetUsers(w http.ResponseWriter) {
 	}
 	h.log.Info("zeroconf resetUsers: logging out", "user", redact.Username(user), "forget", h.cfg.ResetForgets)
 	if h.recv != nil {
-		h.recv.OnReset()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), handoffTimeout)
+		h.recv.OnReset(ctx)
+		cancel()
 	}
 	h.reply(w, StatusOK, "")
 }

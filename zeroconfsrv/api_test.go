@@ -38,7 +38,7 @@ func (f *fakeReceiver) OnLogin(_ context.Context, c creds.Credentials) {
 	f.logins = append(f.logins, c)
 	f.mu.Unlock()
 }
-func (f *fakeReceiver) OnReset() { f.mu.Lock(); f.resets++; f.mu.Unlock() }
+func (f *fakeReceiver) OnReset(context.Context) { f.mu.Lock(); f.resets++; f.mu.Unlock() }
 
 type fixture struct {
 	h     *Handler

@@ -155,4 +155,4 @@ func (f *firstLogin) OnLogin(_ context.Context, c creds.Credentials) {
 	}
 }
 
-func (f *firstLogin) OnReset() {}
+func (f *firstLogin) OnReset(context.Context) {}
