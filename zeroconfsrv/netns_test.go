@@ -76,7 +76,9 @@ type browseEvent struct {
 	Port       int               `json:"port"`
 	Addresses  []string          `json:"addresses"`
 	TXT        map[string]string `json:"txt"`
-	RemoteName string            `json:"remoteName"`
+	// RemoteNames maps each address the browser resolved to the remoteName
+	// getInfo answered there.
+	RemoteNames map[string]string `json:"remoteNames"`
 }
 
 func run(t *testing.T, args ...string) {
@@ -107,6 +109,7 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	nsA, nsB := fmt.Sprintf("sbzc%da", pid), fmt.Sprintf("sbzc%db", pid)
 	vA, vB := fmt.Sprintf("sbz%da", pid), fmt.Sprintf("sbz%db", pid)
 	subnet := fmt.Sprintf("10.231.%d", pid%250)
+	v6net := fmt.Sprintf("fd00:231:%x::", pid%250)
 	run(t, "ip", "netns", "add", nsA)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsA).Run() })
 	run(t, "ip", "netns", "add", nsB)
@@ -116,6 +119,7 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 		{"-n", nsA, "link", "set", "lo", "up"}, {"-n", nsA, "link", "set", vA, "up"},
 		{"-n", nsB, "link", "set", "lo", "up"}, {"-n", nsB, "link", "set", vB, "up"},
 		{"-n", nsB, "addr", "add", subnet + ".2/24", "dev", vB},
+		{"-n", nsB, "addr", "add", v6net + "2/64", "dev", vB, "nodad"},
 	} {
 		run(t, append([]string{"ip"}, c...)...)
 	}
@@ -190,8 +194,9 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 
 	const instance = "Speakerbox Test Kitchen._spotify-connect._tcp.local."
 	run(t, "ip", "-n", nsA, "addr", "add", subnet+".1/24", "dev", vA)
-	e := wait("the speaker", func(e browseEvent) bool {
-		return (e.Event == "added" || e.Event == "updated") && slices.Contains(e.Addresses, subnet+".1")
+	run(t, "ip", "-n", nsA, "addr", "add", v6net+"1/64", "dev", vA, "nodad")
+	e := wait("the speaker on IPv4 and IPv6", func(e browseEvent) bool {
+		return (e.Event == "added" || e.Event == "updated") && slices.Contains(e.Addresses, subnet+".1") && slices.Contains(e.Addresses, v6net+"1")
 	})
 	if e.Name != instance || e.Port == 0 || e.Server != "speakerbox-0f1e2d3c.local." {
 		t.Errorf("found %+v", e)
@@ -200,8 +205,10 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	if fmt.Sprint(e.TXT) != fmt.Sprint(wantTXT) {
 		t.Errorf("TXT = %v, want %v", e.TXT, wantTXT)
 	}
-	if e.RemoteName != "Speakerbox Test Kitchen" {
-		t.Errorf("getInfo over the advertised address: remoteName %q", e.RemoteName)
+	for _, a := range []string{subnet + ".1", v6net + "1"} {
+		if e.RemoteNames[a] != "Speakerbox Test Kitchen" {
+			t.Errorf("getInfo over the advertised address %s: %q", a, e.RemoteNames[a])
+		}
 	}
 	port := e.Port
 
@@ -210,9 +217,9 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	run(t, "ip", "-n", nsA, "addr", "del", subnet+".1/24", "dev", vA)
 	run(t, "ip", "-n", nsA, "addr", "add", subnet+".3/24", "dev", vA)
 	e = wait("the new address", func(e browseEvent) bool {
-		return (e.Event == "added" || e.Event == "updated") && slices.Equal(e.Addresses, []string{subnet + ".3"})
+		return (e.Event == "added" || e.Event == "updated") && slices.Contains(e.Addresses, subnet+".3") && !slices.Contains(e.Addresses, subnet+".1")
 	})
-	if e.Port != port || e.RemoteName != "Speakerbox Test Kitchen" {
+	if e.Port != port || e.RemoteNames[subnet+".3"] != "Speakerbox Test Kitchen" {
 		t.Errorf("after the address change: %+v", e)
 	}
 

@@ -31,15 +31,19 @@ class Listener(ServiceListener):
             emit(event=event + "-unresolved", name=name)
             return
         txt = {k.decode(): (v.decode() if v is not None else None) for k, v in info.properties.items()}
-        addrs = info.parsed_addresses(IPVersion.V4Only)
-        remote = None
+        # A and AAAA records (both arrive over the IPv4 transport).
+        addrs = info.parsed_addresses(IPVersion.All)
+        remote = {}
         for a in addrs:
+            if a.startswith("fe80:"):
+                continue  # link-local needs a zone the record cannot carry
+            host = "[%s]" % a if ":" in a else a
             try:
-                with opener.open("http://%s:%d/?action=getInfo" % (a, info.port), timeout=3) as r:
-                    remote = json.load(r).get("remoteName")
+                with opener.open("http://%s:%d/?action=getInfo" % (host, info.port), timeout=3) as r:
+                    remote[a] = json.load(r).get("remoteName")
             except Exception as e:  # reported, the test decides
-                remote = "ERROR %s" % e
-        emit(event=event, name=name, server=info.server, port=info.port, addresses=addrs, txt=txt, remoteName=remote)
+                remote[a] = "ERROR %s" % e
+        emit(event=event, name=name, server=info.server, port=info.port, addresses=addrs, txt=txt, remoteNames=remote)
 
 
 zc = Zeroconf(ip_version=IPVersion.V4Only)
