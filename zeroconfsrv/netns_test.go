@@ -70,12 +70,12 @@ func TestHelperSpeaker(t *testing.T) {
 }
 
 type browseEvent struct {
-	Event      string            `json:"event"`
-	Name       string            `json:"name"`
-	Server     string            `json:"server"`
-	Port       int               `json:"port"`
-	Addresses  []string          `json:"addresses"`
-	TXT        map[string]string `json:"txt"`
+	Event     string            `json:"event"`
+	Name      string            `json:"name"`
+	Server    string            `json:"server"`
+	Port      int               `json:"port"`
+	Addresses []string          `json:"addresses"`
+	TXT       map[string]string `json:"txt"`
 	// RemoteNames maps each address the browser resolved to the remoteName
 	// getInfo answered there.
 	RemoteNames map[string]string `json:"remoteNames"`
