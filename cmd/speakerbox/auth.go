@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +53,10 @@ func authCommand() *command {
 					return usagef("--timeout must not be negative, got %s", *timeout)
 				case *port < 0 || *port > 65535:
 					return usagef("--port must be 0..65535, got %d", *port)
+				}
+				// Fail now rather than after a phone has sent its login.
+				if st, err := os.Stat(filepath.Dir(*path)); err != nil || !st.IsDir() {
+					return usagef("--path %q: directory %q does not exist", *path, filepath.Dir(*path))
 				}
 				var names []string
 				for _, n := range strings.Split(*ifaces, ",") {

@@ -119,6 +119,10 @@ func TestAuthTimeoutAndUsage(t *testing.T) {
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatal("a file was written on timeout")
 	}
+	_, stderr, code = runCmd(t, speakerbox(t, nil, "auth", "--path", "/nonexistent/dir/creds.json"))
+	if code != exitUsage || !strings.Contains(stderr, `directory "/nonexistent/dir" does not exist`) {
+		t.Fatalf("bad path: code %d\n%s", code, stderr)
+	}
 	_, stderr, code = runCmd(t, speakerbox(t, nil, "auth", "--class", "toaster"))
 	if code != exitUsage || !strings.Contains(stderr, `"toaster"`) {
 		t.Fatalf("bad class: code %d\n%s", code, stderr)
