@@ -2,6 +2,12 @@
 // grandcat/zeroconf: one registration per set of addresses, with the SRV
 // target's A/AAAA records taken from exactly the addresses the HTTP API
 // listens on, and goodbye records when a registration is shut down.
+//
+// grandcat/zeroconf starts goroutines of its own: the receive loops end in
+// Shutdown; the probe/announce goroutine is not waited for (it only writes,
+// and its writes fail harmlessly once the sockets are closed). It also logs a
+// line through the standard log package when an interface cannot join the
+// multicast group.
 package mdns
 
 import (
