@@ -127,19 +127,16 @@ func (c *Converter) samples(dst []byte, src []float32, g float32) {
 		c.rng ^= c.rng << 13
 		c.rng ^= c.rng >> 17
 		c.rng ^= c.rng << 5
-		k := int(c.rng)
-		tab := c.noise
+		k := int(c.rng) & (noiseLen - 1)
 		// float32 is exact enough here (1/128 LSB at full scale) and the
 		// dither hides the rest.
 		scale := g * 32767
-		for i, x := range src {
-			v := x*scale + tab[(k+i)&(noiseLen-1)] + 32768.5
-			if v < 1 {
-				v = 1
-			} else if v > 65535 {
-				v = 65535
-			}
-			binary.LittleEndian.PutUint16(dst[2*i:], uint16(int32(v)-32768))
+		// The noise is read in runs that do not wrap around the table, so
+		// the inner loop needs no index mask.
+		for len(src) > 0 {
+			n := min(len(src), noiseLen-k)
+			s16Dither(dst[:2*n], src[:n], c.noise[k:k+n], scale)
+			dst, src, k = dst[2*n:], src[n:], 0
 		}
 	case audio.S24LE:
 		dst = dst[:4*len(src)]
@@ -165,4 +162,41 @@ func (c *Converter) samples(dst []byte, src []float32, g float32) {
 			binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(max(-1, min(1, x*g))))
 		}
 	}
+}
+
+// s16Dither writes src scaled, dithered with noise (at least as long as
+// src) and quantised to 16 bits into dst (2*len(src) bytes). It takes four
+// samples per step with one 64-bit store: reslicing to exactly four
+// elements lets the compiler drop the bounds checks inside a step, which
+// makes it about a third faster than one sample per step.
+func s16Dither(dst []byte, src, noise []float32, scale float32) {
+	i := 0
+	for ; i+4 <= len(src); i += 4 {
+		s := src[i : i+4 : i+4]
+		n := noise[i : i+4 : i+4]
+		d := dst[2*i : 2*i+8 : 2*i+8]
+		w := dither16(s[0], n[0], scale) | dither16(s[1], n[1], scale)<<16 |
+			dither16(s[2], n[2], scale)<<32 | dither16(s[3], n[3], scale)<<48
+		binary.LittleEndian.PutUint64(d, w)
+	}
+	for ; i < len(src); i++ {
+		binary.LittleEndian.PutUint16(dst[2*i:], uint16(dither16(src[i], noise[i], scale)))
+	}
+}
+
+// dither16 is one sample of s16Dither: x*scale plus the noise, rounded
+// half up (by truncating a value made positive, much cheaper than
+// math.Round) and clipped to -32767..32767, as a 16-bit two's complement
+// pattern in the low bits.
+func dither16(x, noise, scale float32) uint64 {
+	v := x*scale + noise + 32768.5
+	// Comparisons, not the min and max builtins: those must order NaN and
+	// -0 and compile to slower code; these branches are almost never taken
+	// and so predicted.
+	if v < 1 {
+		v = 1
+	} else if v > 65535 {
+		v = 65535
+	}
+	return uint64(uint16(int32(v) - 32768))
 }
