@@ -209,3 +209,21 @@ func TestDitherMatchesDefinition(t *testing.T) {
 		}
 	}
 }
+
+// Values no decoder should produce still give sane codes: infinities and
+// huge values clip, NaN is silence (not a full-scale click).
+func TestDitherNonFinite(t *testing.T) {
+	c, _ := New(1, audio.Format{Rate: 44100, Channels: 1, Sample: audio.S16LE}, true)
+	inf := float32(math.Inf(1))
+	src := []float32{inf, -inf, float32(math.NaN()), 1e30, -1e30, 70000, -70000, 0, 0}
+	want := []int16{32767, -32767, 0, 32767, -32767, 32767, -32767}
+	for _, g := range []float32{1, 0.25} {
+		out := make([]byte, 2*len(src))
+		c.ConvertGain(out, src, g)
+		for i, w := range want {
+			if v := int16(binary.LittleEndian.Uint16(out[2*i:])); v != w {
+				t.Errorf("gain %v: %v gave %d, want %d", g, src[i], v, w)
+			}
+		}
+	}
+}
