@@ -1,6 +1,7 @@
 // Package decode turns an Ogg Vorbis stream into interleaved float32
-// samples with jfreymuth/oggvorbis, with sample-accurate seeking and
-// without letting a damaged stream crash or hang the player.
+// samples: our own Ogg layer (ogg.go) hands the packets to
+// jfreymuth/vorbis's decoder, with sample-accurate seeking and without
+// letting a damaged stream crash or hang the player.
 package decode
 
 import (
