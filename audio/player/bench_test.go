@@ -50,13 +50,15 @@ func postStages(pcm []float32, rate, ch int, r *ring.Ring, period []float32, out
 		n := min(len(pcm), len(period))
 		r.Write(pcm[:n], nil)
 		pcm = pcm[n:]
-		k, _, _ := r.Peek(period, 1, nil)
+		view, _, _ := r.PeekView(period, 1, nil)
+		k := len(view)
 		gain, steady := g.Steady()
 		if !steady {
-			g.Apply(period[:k], ch)
+			view = period[:copy(period, view)]
+			g.Apply(view, ch)
 			gain = 1
 		}
-		conv.ConvertGain(out, period[:k], gain)
+		conv.ConvertGain(out, view, gain)
 		r.Advance(k)
 	}
 }

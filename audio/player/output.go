@@ -92,7 +92,10 @@ func (o *out) step() {
 		return
 	}
 	minSamples := max(o.cur.ch, 1)
-	n, start, err := p.ring.Peek(o.periodBuf(), minSamples, p.outKick)
+	// A view of the ring's memory saves copying every period; the gain
+	// glide, which writes, works on a copy.
+	view, start, err := p.ring.PeekView(o.periodBuf(), minSamples, p.outKick)
+	n := len(view)
 	if errors.Is(err, ring.ErrClosed) {
 		return
 	}
@@ -120,11 +123,13 @@ func (o *out) step() {
 	}
 	count = frames * seg.ch
 	o.updateVolume()
-	pcm := o.buf[:count]
+	pcm := view[:count]
 	// One multiply per sample: a steady gain rides along in the
-	// conversion; only a glide takes a pass of its own.
+	// conversion; only a glide takes a pass of its own, on a copy (the
+	// ring's samples are played again if the sink fails).
 	g, steady := o.ramp.Steady()
 	if !steady {
+		pcm = o.buf[:copy(o.buf, pcm)]
 		o.ramp.Apply(pcm, seg.ch)
 		g = 1
 	}
@@ -147,8 +152,9 @@ func (o *out) step() {
 	}
 }
 
-// periodBuf is the buffer for the next Peek: one period of the current
-// format (any format before the first track).
+// periodBuf is the scratch buffer for the next Peek (and the copy a glide
+// works on): one period of the current format (any format before the
+// first track).
 func (o *out) periodBuf() []float32 {
 	rate, ch := o.cur.rate, o.cur.ch
 	if rate == 0 {

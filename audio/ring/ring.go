@@ -147,29 +147,58 @@ func (r *Ring) ReadIndex() uint64 { return r.applyFlush() }
 // It returns ErrInterrupted when interrupt is signalled first and ErrClosed
 // once the ring is closed. Consumer only.
 func (r *Ring) Peek(p []float32, min int, interrupt <-chan struct{}) (n int, start uint64, err error) {
+	rd, n, err := r.wait(len(p), min, interrupt)
+	if err != nil {
+		return 0, rd, err
+	}
+	i := int(rd & r.mask)
+	c := copy(p[:n], r.buf[i:])
+	copy(p[c:n], r.buf)
+	return n, rd, nil
+}
+
+// PeekView is Peek without the copy where it can: when the samples do not
+// wrap around the end of the ring it returns them in the ring's own memory,
+// else copied into scratch. The view is valid until Advance; the producer
+// does not write to it before then, but the consumer must not write to it
+// either (a sample not advanced past is read again by the next Peek).
+// Consumer only.
+func (r *Ring) PeekView(scratch []float32, min int, interrupt <-chan struct{}) (view []float32, start uint64, err error) {
+	rd, n, err := r.wait(len(scratch), min, interrupt)
+	if err != nil {
+		return nil, rd, err
+	}
+	i := int(rd & r.mask)
+	if i+n <= len(r.buf) {
+		return r.buf[i : i+n : i+n], rd, nil
+	}
+	c := copy(scratch[:n], r.buf[i:])
+	copy(scratch[c:n], r.buf)
+	return scratch[:n], rd, nil
+}
+
+// wait waits until at least min samples (or max, if fewer) are readable and
+// returns the read index and how many to take, at most max.
+func (r *Ring) wait(max, min int, interrupt <-chan struct{}) (rd uint64, n int, err error) {
 	if min < 1 {
 		min = 1
 	}
 	for {
-		rd := r.applyFlush()
+		rd = r.applyFlush()
 		avail := int(r.w.Load() - rd)
-		if avail >= min || (avail > 0 && avail >= len(p)) {
-			n = avail
-			if n > len(p) {
-				n = len(p)
+		if avail >= min || (avail > 0 && avail >= max) {
+			if avail > max {
+				avail = max
 			}
-			i := int(rd & r.mask)
-			c := copy(p[:n], r.buf[i:])
-			copy(p[c:n], r.buf)
-			return n, rd, nil
+			return rd, avail, nil
 		}
 		if r.closed.Load() {
-			return 0, rd, ErrClosed
+			return rd, 0, ErrClosed
 		}
 		select {
 		case <-r.data:
 		case <-interrupt:
-			return 0, rd, ErrInterrupted
+			return rd, 0, ErrInterrupted
 		case <-r.done:
 		}
 	}

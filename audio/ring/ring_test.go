@@ -4,6 +4,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -253,4 +254,47 @@ func BenchmarkRingThroughput(b *testing.B) {
 	r.Close()
 	<-done
 	b.ReportMetric(float64(b.N)*period/2/44100/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// PeekView returns the ring's own memory when the samples do not wrap, a
+// copy in scratch when they do, and the same samples and index as Peek.
+func TestPeekView(t *testing.T) {
+	r := New(8)
+	scratch := make([]float32, 8)
+	in := []float32{1, 2, 3, 4, 5, 6}
+	r.Write(in, nil)
+	v, start, err := r.PeekView(scratch, 1, nil)
+	if err != nil || start != 0 || !slices.Equal(v, in) {
+		t.Fatalf("view %v start %d err %v", v, start, err)
+	}
+	if &v[0] == &scratch[0] {
+		t.Fatal("contiguous samples were copied")
+	}
+	if cap(v) != len(v) {
+		t.Fatalf("view can grow into unread ring memory: cap %d len %d", cap(v), len(v))
+	}
+	r.Advance(5)
+	r.Write([]float32{7, 8, 9, 10}, nil) // 6..10 wraps around the end
+	v, start, err = r.PeekView(scratch, 1, nil)
+	if err != nil || start != 5 || !slices.Equal(v, []float32{6, 7, 8, 9, 10}) {
+		t.Fatalf("wrapped view %v start %d err %v", v, start, err)
+	}
+	if &v[0] != &scratch[0] {
+		t.Fatal("wrapped samples not copied into scratch")
+	}
+	// At most len(scratch) samples.
+	v, _, _ = r.PeekView(scratch[:2], 1, nil)
+	if !slices.Equal(v, []float32{6, 7}) {
+		t.Fatalf("short scratch: %v", v)
+	}
+	r.Advance(5)
+	intr := make(chan struct{}, 1)
+	intr <- struct{}{}
+	if _, _, err := r.PeekView(scratch, 1, intr); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("empty ring, interrupted: %v", err)
+	}
+	r.Close()
+	if _, _, err := r.PeekView(scratch, 1, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed: %v", err)
+	}
 }
