@@ -213,16 +213,50 @@ func TestDitherMatchesDefinition(t *testing.T) {
 // Values no decoder should produce still give sane codes: infinities and
 // huge values clip, NaN is silence (not a full-scale click).
 func TestDitherNonFinite(t *testing.T) {
-	c, _ := New(1, audio.Format{Rate: 44100, Channels: 1, Sample: audio.S16LE}, true)
 	inf := float32(math.Inf(1))
 	src := []float32{inf, -inf, float32(math.NaN()), 1e30, -1e30, 70000, -70000, 0, 0}
 	want := []int16{32767, -32767, 0, 32767, -32767, 32767, -32767}
+	for _, dither := range []bool{true, false} {
+		c, _ := New(1, audio.Format{Rate: 44100, Channels: 1, Sample: audio.S16LE}, dither)
+		nonFinite(t, c, src, want)
+	}
+}
+
+func nonFinite(t *testing.T, c *Converter, src []float32, want []int16) {
+	t.Helper()
 	for _, g := range []float32{1, 0.25} {
 		out := make([]byte, 2*len(src))
 		c.ConvertGain(out, src, g)
 		for i, w := range want {
 			if v := int16(binary.LittleEndian.Uint16(out[2*i:])); v != w {
 				t.Errorf("gain %v: %v gave %d, want %d", g, src[i], v, w)
+			}
+		}
+	}
+}
+
+// Without dither, the unrolled S16 conversion is quantise, sample for
+// sample, for any length, gain and level.
+func TestPlainS16MatchesQuantise(t *testing.T) {
+	c, _ := New(2, audio.Format{Rate: 44100, Channels: 2, Sample: audio.S16LE}, false)
+	src := make([]float32, 2000)
+	r := uint32(7)
+	for i := range src {
+		r = r*1664525 + 1013904223
+		src[i] = (float32(r>>8)/(1<<24) - 0.5) * 2.4
+	}
+	// Values right at rounding and clipping edges.
+	src[0], src[1], src[2], src[3] = 0.5/32767, -0.5/32767, 1, -1
+	src[4], src[5] = 32766.5/32767, -32767.5/32767
+	for _, g := range []float32{1, 0.5, 0.3, 2} {
+		for _, n := range []int{0, 2, 6, 8, 10, 882, len(src)} {
+			out := make([]byte, 2*n)
+			c.ConvertGain(out, src[:n], g)
+			for i := 0; i < n; i++ {
+				want := int16(quantise(float64(src[i])*float64(g), 32767))
+				if got := int16(binary.LittleEndian.Uint16(out[2*i:])); got != want {
+					t.Fatalf("gain %v, %d samples: sample %d (%v) is %d, want %d", g, n, i, src[i], got, want)
+				}
 			}
 		}
 	}
