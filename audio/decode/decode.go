@@ -50,7 +50,7 @@ func Open(src io.ReaderAt, size int64) (d *Decoder, err error) {
 		return nil, err
 	}
 	var first [pageHeaderSize]byte
-	if _, err := src.ReadAt(first[:], 0); err != nil {
+	if n, err := src.ReadAt(first[:], 0); n < len(first) {
 		return nil, fmt.Errorf("open vorbis stream: read first page: %w", noEOF(err))
 	}
 	d = &Decoder{rs: newReadSeeker(src, size, 32<<10, 512<<10), length: length}
@@ -99,6 +99,7 @@ func Open(src io.ReaderAt, size int64) (d *Decoder, err error) {
 // frame: the page's granule position minus the frames it decodes to. A
 // negative result means leading frames that are not to be played (the
 // encoder's priming), a positive one a stream that starts later.
+// The reader is left anywhere: the caller restarts.
 func (d *Decoder) probeStart() (int64, error) {
 	d.restartTop(0)
 	var frames int64
@@ -113,6 +114,11 @@ func (d *Decoder) probeStart() (int64, error) {
 		}
 		frames += int64(len(out) / d.ch)
 		if ends && d.pr.page.granule >= 0 {
+			if d.pr.page.flags&flagEOS != 0 {
+				// The only audio page: fewer frames than decoded are
+				// cut at the end (as libvorbis does), not at the start.
+				return 0, nil
+			}
 			return d.pr.page.granule - frames, nil
 		}
 	}
