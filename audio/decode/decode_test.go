@@ -198,6 +198,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(tiny)
 	f.Add(tiny[:len(tiny)/2])
 	f.Add(tiny[:300])
+	f.Add(repage(f, tiny, 2)) // packets across pages, pages without a granule
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := Open(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
@@ -211,8 +212,10 @@ func FuzzDecode(f *testing.F) {
 				break
 			}
 		}
-		d.SeekMs(100)
-		d.Read(buf)
+		for _, ms := range []int64{100, 2, 200} {
+			d.SeekMs(ms)
+			d.Read(buf)
+		}
 	})
 }
 
