@@ -69,5 +69,5 @@ hil:
 # over 100 tracks, then ring, conversion, gain and decryption throughput.
 # `make bench` runs these too, among everything else.
 bench-audio:
-	$(GO) test -run '^$$' -bench 'Audio' -benchtime 5x ./audio/player
+	$(GO) test -run '^$$' -bench 'Audio' -benchtime 7x ./audio/player
 	$(GO) test -run '^$$' -bench . -benchmem ./audio/ring ./audio/convert ./audio/gain ./audio/decrypt

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os/exec"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,7 +122,8 @@ type postState struct {
 // decoder, the bare library it wraps, and libvorbis's oggdec (times a
 // real-time multiple), their ratios, and the cost of everything after the
 // decoder as a share of decoding. The three decoders take turns within each
-// iteration, so load from other processes falls on all of them alike.
+// iteration, so load from other processes falls on all of them alike, and
+// every figure is the median over the iterations.
 func BenchmarkAudioDecodeVsOggdec(b *testing.B) {
 	audiotest.Need(b, "oggdec")
 	for _, kbps := range []int{320, 160, 96} {
@@ -142,29 +144,52 @@ func BenchmarkAudioDecodeVsOggdec(b *testing.B) {
 				conv:   conv,
 				gain:   gain.NewRamp(rate, 5*time.Millisecond, 0.5),
 			}
-			var ours, bare, ref, post time.Duration
+			// Per iteration, so that the report can take medians: a
+			// burst of load from another process on this shared machine
+			// then spoils one iteration, not the whole result.
+			var ours, bare, ref, post []float64
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				d, p := decodeAndPost(b, data, ps)
-				ours += d
-				post += p
-				bare += decodeBare(b, data, ps.chunk)
+				ours = append(ours, d.Seconds())
+				post = append(post, p.Seconds())
+				bare = append(bare, decodeBare(b, data, ps.chunk).Seconds())
 				t0 := time.Now()
 				if out, err := exec.Command("oggdec", "-Q", "-R", "-o", "/dev/null", path).CombinedOutput(); err != nil {
 					b.Fatalf("oggdec: %v %s", err, out)
 				}
-				ref += time.Since(t0)
+				ref = append(ref, time.Since(t0).Seconds())
 			}
-			n := float64(b.N)
-			b.ReportMetric(audioSec*n/ours.Seconds(), "ours-x-realtime")
-			b.ReportMetric(audioSec*n/ref.Seconds(), "oggdec-x-realtime")
-			b.ReportMetric(audioSec*n/bare.Seconds(), "lib-x-realtime")
-			b.ReportMetric(bare.Seconds()/ref.Seconds(), "lib/oggdec-time")
-			b.ReportMetric(ours.Seconds()/ref.Seconds(), "ours/oggdec-time")
-			b.ReportMetric(100*post.Seconds()/ours.Seconds(), "post-%-of-decode")
-			b.ReportMetric((ours+post).Seconds()/ref.Seconds(), "all/oggdec-time")
+			ratio := func(num, den []float64, scale float64) float64 {
+				r := make([]float64, len(num))
+				for i := range num {
+					r[i] = scale * num[i] / den[i]
+				}
+				return median(r)
+			}
+			all := make([]float64, len(ours))
+			for i := range ours {
+				all[i] = ours[i] + post[i]
+			}
+			b.ReportMetric(audioSec/median(ours), "ours-x-realtime")
+			b.ReportMetric(audioSec/median(ref), "oggdec-x-realtime")
+			b.ReportMetric(audioSec/median(bare), "lib-x-realtime")
+			b.ReportMetric(ratio(bare, ref, 1), "lib/oggdec-time")
+			b.ReportMetric(ratio(ours, ref, 1), "ours/oggdec-time")
+			b.ReportMetric(ratio(post, ours, 100), "post-%-of-decode")
+			b.ReportMetric(ratio(all, ref, 1), "all/oggdec-time")
 		})
 	}
+}
+
+// median of v (sorted in place).
+func median(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // playAllocs plays b once through a player into a null sink and returns
