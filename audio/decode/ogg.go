@@ -17,9 +17,9 @@ const (
 	flagContinued  = 1
 	flagEOS        = 4
 	// maxPacket bounds a packet spread over many pages, so a damaged
-	// stream cannot make us collect the whole file; real Vorbis packets
-	// are a few KB.
-	maxPacket = 1 << 20
+	// stream cannot make us collect a whole large file. Audio packets are
+	// a few KB; the comment header can carry cover art of a few MB.
+	maxPacket = 16 << 20
 )
 
 // crcTable is the Ogg CRC-32 (polynomial 0x04c11db7, MSB first, no
@@ -200,7 +200,7 @@ func (p *packetReader) next() (pkt []byte, endsPage bool, err error) {
 		if !done {
 			if !p.dropping {
 				if len(p.carry)+len(data) > maxPacket {
-					return nil, false, errors.New("ogg: packet larger than 1 MB")
+					return nil, false, errors.New("ogg: packet larger than 16 MB")
 				}
 				p.carry = append(p.carry, data...)
 			}
