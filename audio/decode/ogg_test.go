@@ -323,7 +323,7 @@ func TestPacketsAcrossPages(t *testing.T) {
 	for _, s := range []audiotest.Spec{{Rate: 44100, Channels: 2, Kbps: 320}, {Rate: 48000, Channels: 1, Kbps: 96}} {
 		b := audiotest.Read(t, audiotest.Ogg(t, s))
 		all := decodeAll(t, open(t, b))
-		for _, segs := range []int{1, 2, 5} {
+		for _, segs := range []int{1, 3} {
 			rp := repage(t, b, segs)
 			d := open(t, rp)
 			if got := decodeAll(t, d); !equal(got, all) {
@@ -332,8 +332,8 @@ func TestPacketsAcrossPages(t *testing.T) {
 			buf := make([]float32, 50*s.Channels)
 			offs := pages(t, rp)
 			for i, off := range offs {
-				if i%7 != 0 {
-					continue // every 7th page keeps the test short
+				if i%20 != 0 {
+					continue // every 20th page keeps the test short (each seek walks the pages from the start)
 				}
 				g := int64(binary.LittleEndian.Uint64(rp[off+6:]))
 				for _, f := range []int64{g - 1, g, g + 1} {
