@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/pcm"
+	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/plan"
+	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/report"
+)
+
+type agent struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+// println writes one console line; lines from several goroutines (player
+// output, marks) must not interleave.
+func (a *agent) println(s string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fmt.Fprintln(a.out, s)
+}
+
+func (a *agent) check(id string, pass bool, format string, args ...any) {
+	a.println(report.FormatCheck(id, pass, fmt.Sprintf(format, args...)))
+}
+
+// mark reports an event that happened at t (guest monotonic clock); the
+// host subtracts the age from the line's arrival time.
+func (a *agent) mark(id, event string, t time.Time) {
+	ago := time.Since(t)
+	if ago < 0 {
+		ago = 0
+	}
+	a.println(report.FormatMark(id, event, ago.Microseconds()))
+}
+
+func (a *agent) run(s plan.Step) {
+	var err error
+	switch s.Kind {
+	case plan.KindLoopSelf:
+		err = a.loopSelf(s)
+	case plan.KindGPIOSelf:
+		err = a.gpioSelf(s)
+	case plan.KindPlay:
+		err = a.play(s)
+	case plan.KindRelayByName:
+		err = a.relayByName(s)
+	case plan.KindAppliance:
+		err = a.appliance(s)
+	}
+	if err != nil {
+		a.check(s.ID, false, "%v", err)
+	}
+}
+
+func readRef(p string) (pcm.Audio, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return pcm.Audio{}, fmt.Errorf("read reference: %w", err)
+	}
+	return pcm.ParseWAV(b)
+}
+
+// loopSelf proves the kernel side with nothing of speakerbox: our player,
+// the loopback, our recorder, bit-exact.
+func (a *agent) loopSelf(s plan.Step) error {
+	ref, err := readRef(s.Ref)
+	if err != nil {
+		return err
+	}
+	card, err := loopbackCard()
+	if err != nil {
+		return err
+	}
+	dur := time.Duration(ref.Frames())*time.Second/time.Duration(ref.Format.Rate) + 2*time.Second
+	rec, err := startRecorder(card, ref.Format, dur)
+	if err != nil {
+		return err
+	}
+	perr := playSelf(card, ref)
+	time.Sleep(100 * time.Millisecond)
+	capture, _, xruns, rerr := rec.Stop()
+	if perr != nil {
+		return perr
+	}
+	if rerr != nil {
+		return fmt.Errorf("recorder: %w", rerr)
+	}
+	m, err := pcm.Compare(ref.Data, capture, ref.Format.FrameBytes())
+	if err != nil {
+		return err
+	}
+	a.check(s.ID, m.Exact() && xruns == 0, "own player -> hw:%d,0 -> hw:%d,1 -> recorder, %v: %v, recorder xruns %d", card, card, ref.Format, m, xruns)
+	return nil
+}
+
+// child is a speakerbox process whose output goes both to a buffer (for
+// checks) and to the console (for the log tail the host prints on failure).
+type child struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+type prefixWriter struct {
+	a      *agent
+	c      *child
+	prefix string
+	line   []byte
+}
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	w.c.mu.Lock()
+	w.c.buf.Write(p)
+	w.c.mu.Unlock()
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			break
+		}
+		w.a.println(w.prefix + string(w.line[:i]))
+		w.line = w.line[i+1:]
+	}
+	return len(p), nil
+}
+
+func (a *agent) start(id, bin string, args []string) (*child, error) {
+	c := &child{done: make(chan struct{})}
+	c.cmd = exec.Command(bin, args...)
+	w := &prefixWriter{a: a, c: c, prefix: "  " + id + "| "}
+	c.cmd.Stdout, c.cmd.Stderr = w, w
+	c.cmd.Env = append(os.Environ(), "HOME=/root", "TERM=dumb")
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		c.err = c.cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+func (c *child) output() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+// wait waits for the child to exit, killing it after d.
+func (c *child) wait(d time.Duration) (exitCode int, timedOut bool) {
+	select {
+	case <-c.done:
+	case <-time.After(d):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		timedOut = true
+	}
+	return c.cmd.ProcessState.ExitCode(), timedOut
+}
+
+func exitText(c *child) string {
+	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return "killed by " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", c.cmd.ProcessState.ExitCode())
+}
+
+// firstLine picks the player's own words for a failure message.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, " | ")
+}
+
+// play runs `speakerbox play` into the loopback while recording, with the
+// disturbances the step asks for, and compares the capture with the
+// reference.
+func (a *agent) play(s plan.Step) error {
+	card, err := loopbackCard()
+	if err != nil {
+		return err
+	}
+	var ref pcm.Audio
+	if s.Ref != "" {
+		if ref, err = readRef(s.Ref); err != nil {
+			return err
+		}
+	}
+	recFormat := ref.Format
+	if s.LockRate != 0 {
+		recFormat.Rate = s.LockRate
+	}
+	if recFormat.Rate == 0 {
+		recFormat = pcm.Format{Rate: 44100, Channels: 2, BitsPerSample: 16}
+	}
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	rec, err := startRecorder(card, recFormat, timeout+s.Linger+2*time.Second)
+	if err != nil {
+		return err
+	}
+	args := append([]string{"play", s.File}, s.Args...)
+	started := time.Now()
+	c, err := a.start(s.ID, s.Bin, args)
+	if err != nil {
+		rec.Stop()
+		return err
+	}
+	a.mark(s.ID, "player-start", started)
+
+	// Disturbances are timed from the first sound, not from the start,
+	// because the player's start-up time under TCG varies.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-rec.soundCh:
+		case <-c.done:
+			return
+		}
+		rec.mu.Lock()
+		fs := rec.firstSound
+		rec.mu.Unlock()
+		a.mark(s.ID, "audio-start", fs)
+		if s.StopFor > 0 {
+			sleepUntil(fs.Add(s.StopAfter), c.done)
+			if err := c.cmd.Process.Signal(syscall.SIGSTOP); err == nil {
+				a.mark(s.ID, "sigstop", time.Now())
+				time.Sleep(s.StopFor)
+				_ = c.cmd.Process.Signal(syscall.SIGCONT)
+				a.mark(s.ID, "sigcont", time.Now())
+			}
+		}
+		if s.Signal != "" {
+			sleepUntil(fs.Add(s.SignalAfter), c.done)
+			sig := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT}[s.Signal]
+			if err := c.cmd.Process.Signal(sig); err == nil {
+				a.mark(s.ID, "sig"+strings.ToLower(s.Signal), time.Now())
+			}
+		}
+	}()
+	code, timedOut := c.wait(timeout)
+	exited := time.Now()
+	wg.Wait()
+	a.mark(s.ID, "player-exit", exited)
+	time.Sleep(s.Linger)
+	capture, first, xruns, rerr := rec.Stop()
+	out := c.output()
+
+	fail := func(format string, args ...any) error {
+		a.check(s.ID, false, format, args...)
+		return nil
+	}
+	if timedOut {
+		return fail("speakerbox %s did not finish within %v; last output: %s", strings.Join(args[:1], " "), timeout, lastLines(out, 3))
+	}
+	if len(s.ExpectFail) > 0 {
+		if code == 0 {
+			return fail("speakerbox play succeeded although the capture side holds the loopback at %d Hz", s.LockRate)
+		}
+		for _, w := range s.ExpectFail {
+			if !strings.Contains(out, w) {
+				return fail("speakerbox play failed (%s) but its message lacks %q: %s", exitText(c), w, lastLines(out, 3))
+			}
+		}
+		a.check(s.ID, true, "refused with %s: %s", exitText(c), lastLines(out, 2))
+		return nil
+	}
+	if s.Signal == "" && code != 0 {
+		return fail("speakerbox play: %s: %s", exitText(c), lastLines(out, 3))
+	}
+	if rerr != nil {
+		return fail("recorder: %v", rerr)
+	}
+	if xruns != 0 {
+		return fail("the recorder itself overran %d times; the capture is not trustworthy", xruns)
+	}
+	for _, w := range s.WantLog {
+		if !strings.Contains(strings.ToLower(out), strings.ToLower(w)) {
+			return fail("speakerbox play did not log %q; output: %s", w, lastLines(out, 3))
+		}
+	}
+	fb := recFormat.FrameBytes()
+	if !first.IsZero() {
+		if last := pcm.LastSound(capture, fb); last >= 0 {
+			firstIdx := pcm.FirstSound(capture, fb)
+			end := first.Add(time.Duration(last-firstIdx+1) * time.Second / time.Duration(recFormat.Rate))
+			a.mark(s.ID, "audio-end", end)
+		}
+	}
+	var m pcm.Match
+	switch s.Compare {
+	case "":
+		a.check(s.ID, true, "speakerbox play: %s", exitText(c))
+		return nil
+	case "exact":
+		m, err = pcm.Compare(ref.Data, capture, fb)
+	case "gap":
+		m, err = pcm.CompareWithGap(ref.Data, capture, fb, 10*recFormat.Rate)
+	}
+	if err != nil {
+		return fail("%v", err)
+	}
+	pass := m.Exact()
+	if s.Compare == "gap" && m.GapAt < 0 {
+		pass = false
+	}
+	a.check(s.ID, pass, "%v via hw:Loopback,0: %v", ref.Format, m)
+	return nil
+}
+
+func sleepUntil(t time.Time, abort <-chan struct{}) {
+	select {
+	case <-time.After(time.Until(t)):
+	case <-abort:
+	}
+}

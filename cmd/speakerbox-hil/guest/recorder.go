@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gen2brain/alsa"
+
+	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/pcm"
+)
+
+// loopbackCard finds the snd-aloop card's index in /proc/asound/cards.
+func loopbackCard() (int, error) {
+	f, err := os.Open("/proc/asound/cards")
+	if err != nil {
+		return 0, fmt.Errorf("find loopback card: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		idx, rest, ok := strings.Cut(l, " ")
+		if ok && strings.HasPrefix(strings.TrimSpace(rest), "[Loopback") {
+			return strconv.Atoi(idx)
+		}
+	}
+	return 0, errors.New("find loopback card: no [Loopback] in /proc/asound/cards (is snd-aloop loaded?)")
+}
+
+func alsaFormat(f pcm.Format) (alsa.PcmFormat, error) {
+	switch f.ALSAName() {
+	case "S16_LE":
+		return alsa.SNDRV_PCM_FORMAT_S16_LE, nil
+	case "S32_LE":
+		return alsa.SNDRV_PCM_FORMAT_S32_LE, nil
+	case "S24_3LE":
+		return alsa.SNDRV_PCM_FORMAT_S24_3LE, nil
+	case "FLOAT_LE":
+		return alsa.SNDRV_PCM_FORMAT_FLOAT_LE, nil
+	}
+	return 0, fmt.Errorf("no ALSA format for %v", f)
+}
+
+// recorder captures the loopback's capture side into memory from before
+// the player starts until it is stopped. The first frame of sound is
+// timestamped, because that is the moment the player's audio reached the
+// "speaker" (within one period).
+type recorder struct {
+	pcm    *alsa.PCM
+	format pcm.Format
+	period int // frames per read
+
+	mu         sync.Mutex
+	data       []byte
+	firstSound time.Time // zero until sound arrived
+	soundCh    chan struct{}
+	started    chan struct{}
+	stop       atomic.Bool
+	done       chan error
+}
+
+// startRecorder opens hw:card,1 and starts reading. maxDur bounds memory.
+func startRecorder(card int, f pcm.Format, maxDur time.Duration) (*recorder, error) {
+	af, err := alsaFormat(f)
+	if err != nil {
+		return nil, err
+	}
+	cfg := alsa.Config{Channels: uint32(f.Channels), Rate: uint32(f.Rate), Format: af, PeriodSize: 1024, PeriodCount: 8}
+	p, err := alsa.PcmOpen(uint(card), 1, alsa.PCM_IN, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open capture hw:%d,1 for %v: %w", card, f, err)
+	}
+	if got := int(p.Rate()); got != f.Rate {
+		p.Close()
+		return nil, fmt.Errorf("capture hw:%d,1 runs at %d Hz, not %d", card, got, f.Rate)
+	}
+	r := &recorder{
+		pcm: p, format: f, period: int(p.PeriodSize()),
+		data:    make([]byte, 0, int(maxDur.Seconds()*float64(f.Rate))*f.FrameBytes()),
+		soundCh: make(chan struct{}), started: make(chan struct{}), done: make(chan error, 1),
+	}
+	go r.loop()
+	select {
+	case <-r.started:
+	case err := <-r.done:
+		p.Close()
+		return nil, fmt.Errorf("capture hw:%d,1: %w", card, err)
+	case <-time.After(2 * time.Second):
+		r.stop.Store(true)
+		return nil, fmt.Errorf("capture hw:%d,1 delivered nothing within 2s", card)
+	}
+	return r, nil
+}
+
+func (r *recorder) loop() {
+	fb := r.format.FrameBytes()
+	buf := make([]byte, r.period*fb)
+	first := true
+	for !r.stop.Load() {
+		n, err := r.pcm.Read(buf)
+		now := time.Now()
+		if err != nil {
+			r.done <- err
+			return
+		}
+		chunk := buf[:n*fb]
+		r.mu.Lock()
+		if r.firstSound.IsZero() {
+			if i := pcm.FirstSound(chunk, fb); i >= 0 {
+				// Read returned when the last frame of the chunk arrived;
+				// the first sound came (n-i) frames before that.
+				r.firstSound = now.Add(-time.Duration(n-i) * time.Second / time.Duration(r.format.Rate))
+				close(r.soundCh)
+			}
+		}
+		if len(r.data)+len(chunk) <= cap(r.data) {
+			r.data = append(r.data, chunk...)
+		}
+		r.mu.Unlock()
+		if first {
+			first = false
+			close(r.started)
+		}
+	}
+	r.done <- nil
+}
+
+// Stop ends the capture and returns what was recorded and when the first
+// sound arrived (zero if none did).
+func (r *recorder) Stop() ([]byte, time.Time, int, error) {
+	r.stop.Store(true)
+	err := <-r.done
+	xruns := r.pcm.Xruns()
+	r.pcm.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.data, r.firstSound, xruns, err
+}
+
+// playSelf is the agent's own player: the reference followed by a buffer
+// of silence (snd-aloop drops what was not yet forwarded when playback
+// stops), then drain.
+func playSelf(card int, a pcm.Audio) error {
+	af, err := alsaFormat(a.Format)
+	if err != nil {
+		return err
+	}
+	cfg := alsa.Config{Channels: uint32(a.Format.Channels), Rate: uint32(a.Format.Rate), Format: af, PeriodSize: 1024, PeriodCount: 4}
+	p, err := alsa.PcmOpen(uint(card), 0, alsa.PCM_OUT, &cfg)
+	if err != nil {
+		return fmt.Errorf("open playback hw:%d,0: %w", card, err)
+	}
+	defer p.Close()
+	fb := a.Format.FrameBytes()
+	data := append(append([]byte(nil), a.Data...), make([]byte, int(p.BufferSize())*fb)...)
+	for off := 0; off < len(data); {
+		end := min(off+int(p.PeriodSize())*fb, len(data))
+		n, err := p.Write(data[off:end])
+		if err != nil {
+			return fmt.Errorf("write playback: %w", err)
+		}
+		off += n * fb
+	}
+	if err := p.Drain(); err != nil {
+		return fmt.Errorf("drain playback: %w", err)
+	}
+	if x := p.Xruns(); x != 0 {
+		return fmt.Errorf("own player had %d xruns", x)
+	}
+	return nil
+}
