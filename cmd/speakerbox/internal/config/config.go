@@ -1,0 +1,84 @@
+// Package config holds Speakerbox's configuration: one table of keys, each
+// settable from a YAML file, an environment variable SPEAKERBOX_<KEY> and a
+// flag --<key>, with precedence flag > env > file > default. Every value is
+// validated up front and every error names the key, the bad value, where it
+// came from and what is allowed.
+//
+// YAML rather than TOML: the YAML decoder we use (gopkg.in/yaml.v3) exposes
+// each node's line, so an error can point at file:line, and nested sections
+// read naturally for the few groups we have (zeroconf, audio, gpio, hooks).
+package config
+
+import (
+	"time"
+)
+
+// Config is the effective configuration of one run.
+type Config struct {
+	Name       string
+	DeviceType string
+	LogLevel   string
+	StateDir   string
+	Zeroconf   Zeroconf
+	Audio      Audio
+	GPIO       GPIO
+	Hooks      Hooks
+}
+
+// Zeroconf configures discovery and the ZeroConf login API.
+type Zeroconf struct {
+	Port         int
+	Interfaces   []string
+	Model        string
+	AllowedUsers []string
+	ResetForgets bool
+	AddUserRate  int
+}
+
+// Audio configures playback and the output device.
+type Audio struct {
+	Output                 string
+	Device                 string
+	Path                   string
+	Format                 string
+	Mixer                  string
+	Buffer                 time.Duration
+	Period                 time.Duration
+	KeepOutputOpen         bool
+	Dither                 bool
+	Bitrate                int
+	InitialVolume          int
+	MaxVolume              int
+	VolumeCurve            string
+	VolumeRangeDB          float64
+	Normalisation          string
+	NormalisationPregainDB float64
+}
+
+// GPIO configures the amplifier relay.
+type GPIO struct {
+	RelayLine   string
+	ActiveLow   bool
+	Warmup      time.Duration
+	IdleTimeout time.Duration
+	MuteLine    string
+}
+
+// Hooks configures the commands run on player events.
+type Hooks struct {
+	OnEvent       string
+	AmpOnCommand  string
+	AmpOffCommand string
+	Timeout       time.Duration
+	Env           []string
+}
+
+// DeviceTypes returns the device classes Spotify's apps know, as used in
+// getInfo's deviceType and by librespot's --device-type.
+func DeviceTypes() []string {
+	return []string{
+		"computer", "tablet", "smartphone", "speaker", "tv", "avr", "stb", "audiodongle",
+		"gameconsole", "castaudio", "castvideo", "automobile", "smartwatch", "chromebook",
+		"carthing", "homething",
+	}
+}

@@ -1,0 +1,270 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/speakerbox/speakerbox/receiver/redact"
+)
+
+// Spotify's AuthenticationType values that matter here.
+const (
+	AuthStored = 1 // reusable credentials from an earlier login or a ZeroConf blob
+	AuthToken  = 3 // an OAuth access token
+)
+
+// Credentials is a Spotify login as the access point takes it.
+type Credentials struct {
+	Username string
+	AuthType int32
+	AuthData []byte
+}
+
+// Conn is one logged-in connection to Spotify's access point.
+type Conn interface {
+	// Username is the canonical username the access point answered with.
+	Username() string
+	// Reusable is the stored-credentials login the access point handed back;
+	// the next start logs in with it.
+	Reusable() Credentials
+	// Done is closed when the connection is lost for good.
+	Done() <-chan struct{}
+	Close()
+}
+
+// Dialer logs in to Spotify. The real one speaks to the access point; tests
+// use a fake, since the access point's handshake cannot be faked on the wire.
+type Dialer interface {
+	Dial(ctx context.Context, c Credentials) (Conn, error)
+}
+
+// RejectedError is a login the access point refused for a reason that
+// retrying will not fix (bad credentials, no Premium): the session waits for
+// new credentials instead of retrying.
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "login rejected: " + e.Reason }
+
+// SessionEvent tells the rest of the speaker (hooks, Connect state) about
+// the login.
+type SessionEvent struct {
+	Kind     string // "session_connected" or "session_disconnected"
+	Username string
+}
+
+// SessionConfig configures a Session.
+type SessionConfig struct {
+	Dialer Dialer
+	// Save persists the reusable credentials after a successful login.
+	Save func(Credentials) error
+	// Events receives session events; it must not block.
+	Events func(SessionEvent)
+	Log    *slog.Logger
+	// Backoff bounds for failed logins; defaults 1 s and 5 min. There is no
+	// give-up: a speaker that is offline for a day must log in when the
+	// network returns.
+	MinBackoff, MaxBackoff time.Duration
+	// After is the clock (time.After in production).
+	After func(time.Duration) <-chan time.Time
+	// Jitter returns a value in [0,1) (rand.Float64 in production).
+	Jitter func() float64
+}
+
+// Session keeps the speaker logged in: it logs in with the latest
+// credentials, retries with jittered backoff for as long as it takes, logs in
+// again when the connection drops, and switches user when a phone hands over
+// new credentials. All state lives in the Run goroutine; other goroutines
+// talk to it through a channel.
+type Session struct {
+	cfg  SessionConfig
+	cmds chan sessionCmd
+}
+
+type sessionCmd struct {
+	creds  *Credentials
+	logout bool
+}
+
+// NewSession returns a Session; call Run to start it.
+func NewSession(cfg SessionConfig) *Session {
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
+	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = rand.Float64
+	}
+	if cfg.Events == nil {
+		cfg.Events = func(SessionEvent) {}
+	}
+	if cfg.Save == nil {
+		cfg.Save = func(Credentials) error { return nil }
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Session{cfg: cfg, cmds: make(chan sessionCmd, 4)}
+}
+
+// Login hands over new credentials: the current user (if any) is logged out
+// and the new one logged in. It does not block on the network.
+func (s *Session) Login(ctx context.Context, c Credentials) error {
+	select {
+	case s.cmds <- sessionCmd{creds: &c}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Logout logs the current user out and waits for new credentials.
+func (s *Session) Logout(ctx context.Context) error {
+	select {
+	case s.cmds <- sessionCmd{logout: true}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type dialResult struct {
+	conn Conn
+	err  error
+}
+
+// Run keeps the session until ctx ends. initial may be nil (no stored
+// credentials: wait for a phone).
+func (s *Session) Run(ctx context.Context, initial *Credentials) error {
+	var (
+		creds    = initial
+		conn     Conn
+		failures int
+		dialing  chan dialResult
+		cancel   context.CancelFunc = func() {}
+		retry    <-chan time.Time
+	)
+	log := s.cfg.Log
+	disconnect := func() {
+		cancel()
+		if dialing != nil {
+			// Let the abandoned dial finish in the background and close
+			// whatever it produced.
+			go func(ch chan dialResult) {
+				if r := <-ch; r.conn != nil {
+					r.conn.Close()
+				}
+			}(dialing)
+			dialing = nil
+		}
+		if conn != nil {
+			user := conn.Username()
+			// Close may block while the connection is mid-reconnect
+			// (go-librespot v0.7.4), so it never runs on this goroutine.
+			go conn.Close()
+			conn = nil
+			s.cfg.Events(SessionEvent{Kind: "session_disconnected", Username: user})
+		}
+		retry = nil
+	}
+	startDial := func() {
+		dctx, c := context.WithCancel(ctx)
+		cancel = c
+		ch := make(chan dialResult, 1)
+		dialing = ch
+		cr := *creds
+		log.Info("logging in to Spotify", "user", redact.Username(cr.Username), "attempt", failures+1)
+		go func() {
+			c, err := s.cfg.Dialer.Dial(dctx, cr)
+			ch <- dialResult{c, err}
+		}()
+	}
+	defer disconnect()
+
+	for {
+		if creds != nil && conn == nil && dialing == nil && retry == nil {
+			startDial()
+		}
+		var connDone <-chan struct{}
+		if conn != nil {
+			connDone = conn.Done()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+
+		case cmd := <-s.cmds:
+			disconnect()
+			failures = 0
+			if cmd.logout {
+				log.Info("logged out; waiting for a phone to connect")
+				creds = nil
+			} else {
+				creds = cmd.creds
+			}
+
+		case r := <-dialing:
+			dialing = nil
+			cancel()
+			if r.err != nil {
+				var rej *RejectedError
+				if errors.As(r.err, &rej) {
+					log.Error("Spotify refused the login; waiting for new credentials from a phone",
+						"user", redact.Username(creds.Username), "reason", rej.Reason)
+					creds = nil
+					continue
+				}
+				failures++
+				d := s.backoff(failures)
+				log.Warn("login failed; will retry", "user", redact.Username(creds.Username), "err", r.err, "retry_in", d.Round(time.Millisecond))
+				retry = s.cfg.After(d)
+				continue
+			}
+			conn, failures = r.conn, 0
+			reusable := conn.Reusable()
+			if reusable.Username == "" {
+				reusable.Username = conn.Username()
+			}
+			if len(reusable.AuthData) > 0 {
+				creds = &reusable
+				if err := s.cfg.Save(reusable); err != nil {
+					log.Error("could not store the reusable credentials", "err", err)
+				}
+			}
+			log.Info("logged in to Spotify", "user", redact.Username(conn.Username()))
+			s.cfg.Events(SessionEvent{Kind: "session_connected", Username: conn.Username()})
+
+		case <-retry:
+			retry = nil
+
+		case <-connDone:
+			log.Warn("connection to Spotify lost; logging in again", "user", redact.Username(conn.Username()))
+			disconnect()
+		}
+	}
+}
+
+// backoff is exponential from MinBackoff, capped at MaxBackoff, with up to
+// 50% jitter so a house full of speakers does not retry in step after a
+// router restart.
+func (s *Session) backoff(failures int) time.Duration {
+	d := s.cfg.MinBackoff
+	for i := 1; i < failures && d < s.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.MaxBackoff)
+	return d/2 + time.Duration(float64(d/2)*s.cfg.Jitter())
+}
+
+func (c Credentials) String() string {
+	// Credentials must never reach a log whole, even by accident.
+	return fmt.Sprintf("Credentials{user %s, type %d, %d bytes}", redact.Username(c.Username), c.AuthType, len(c.AuthData))
+}
