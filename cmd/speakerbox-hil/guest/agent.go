@@ -178,13 +178,22 @@ func exitText(c *child) string {
 	return fmt.Sprintf("exit status %d", c.cmd.ProcessState.ExitCode())
 }
 
-// firstLine picks the player's own words for a failure message.
+// lastLines picks the player's own words for a failure message: its
+// error lines if it printed any, else the end of its output.
 func lastLines(s string, n int) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
+	var errs []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "level=ERROR") || strings.HasPrefix(l, "speakerbox:") || strings.Contains(l, "error") {
+			errs = append(errs, strings.TrimSpace(l))
+		}
 	}
-	return strings.Join(l, " | ")
+	if len(errs) == 0 {
+		errs = strings.Split(strings.TrimSpace(s), "\n")
+	}
+	if len(errs) > n {
+		errs = errs[len(errs)-n:]
+	}
+	return strings.Join(errs, " | ")
 }
 
 // play runs `speakerbox play` into the loopback while recording, with the
@@ -195,18 +204,23 @@ func (a *agent) play(s plan.Step) error {
 	if err != nil {
 		return err
 	}
+	// A missing reference must not hide what the player does: it still
+	// runs, and the comparison fails with the reason.
 	var ref pcm.Audio
+	var refErr error
 	if s.Ref != "" {
-		if ref, err = readRef(s.Ref); err != nil {
-			return err
-		}
+		ref, refErr = readRef(s.Ref)
 	}
-	recFormat := ref.Format
+	recFormat := pcm.Format{Rate: 44100, Channels: 2, BitsPerSample: 16}
+	switch s.Format {
+	case "S32_LE":
+		recFormat.BitsPerSample = 32
+	case "", "S16_LE":
+	default:
+		return fmt.Errorf("recorder: format %q is not supported by the harness", s.Format)
+	}
 	if s.LockRate != 0 {
 		recFormat.Rate = s.LockRate
-	}
-	if recFormat.Rate == 0 {
-		recFormat = pcm.Format{Rate: 44100, Channels: 2, BitsPerSample: 16}
 	}
 	timeout := s.Timeout
 	if timeout == 0 {
@@ -306,6 +320,12 @@ func (a *agent) play(s plan.Step) error {
 			a.mark(s.ID, "audio-end", end)
 		}
 	}
+	if s.Compare != "" && refErr != nil {
+		return fail("speakerbox play exited 0 but there is no reference to compare with: %v", refErr)
+	}
+	if s.Compare != "" && ref.Format != recFormat {
+		return fail("the reference is %v but the capture ran at %v", ref.Format, recFormat)
+	}
 	var m pcm.Match
 	switch s.Compare {
 	case "":
@@ -323,7 +343,7 @@ func (a *agent) play(s plan.Step) error {
 	if s.Compare == "gap" && m.GapAt < 0 {
 		pass = false
 	}
-	a.check(s.ID, pass, "%v via hw:Loopback,0: %v", ref.Format, m)
+	a.check(s.ID, pass, "%v through hw:Loopback,0 vs the wav sink: %v", ref.Format, m)
 	return nil
 }
 

@@ -107,7 +107,7 @@ func (a *agent) gpioSelf(s plan.Step) error {
 		lvl  gpio.Level
 		ev   string
 		hold time.Duration
-	}{{gpio.Low, "set-lo", 150 * time.Millisecond}, {gpio.High, "set-hi", 250 * time.Millisecond}, {gpio.Low, "set-lo", 50 * time.Millisecond}} {
+	}{{gpio.Low, "set-lo-1", 150 * time.Millisecond}, {gpio.High, "set-hi", 250 * time.Millisecond}, {gpio.Low, "set-lo-2", 50 * time.Millisecond}} {
 		if err := line.Out(step.lvl); err != nil {
 			return fmt.Errorf("drive %s line %d %v: %w", chip.Name(), s.Line, step.lvl, err)
 		}

@@ -44,10 +44,13 @@ type Step struct {
 	ID   string // check id printed on the verdict line
 	Kind string
 
-	Bin  string   // speakerbox binary in the guest
-	File string   // media to play
-	Ref  string   // reference WAV; its format is what the recorder opens
-	Args []string // extra arguments to speakerbox
+	Bin  string // speakerbox binary in the guest
+	File string // media to play
+	Ref  string // reference WAV (from the host's wav sink)
+	// Format is the sample format the recorder opens (44.1 kHz stereo);
+	// the player must negotiate the same.
+	Format string
+	Args   []string // extra arguments to speakerbox
 
 	// Compare: "exact" (bit-exact after alignment), "gap" (exactly one
 	// inserted silence, nothing lost) or "" (no comparison).
