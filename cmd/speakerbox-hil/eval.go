@@ -91,15 +91,12 @@ func evalRelayTiming(r *vmRun) (bool, string) {
 	if !okHi {
 		return false, "the relay line never went high: " + seq
 	}
-	// Low at start: either driven low explicitly before going high, or
-	// already low and left so.
+	// Low at start: the PL061 resets its lines low, so the trace shows no
+	// change when the player drives the line low; the guest's debugfs
+	// watch saw who held the line and at what level first.
 	lowAtStart := pl061.LevelAt(evs, start.Add(-time.Millisecond), 0) == 0
-	explicit := false
-	for _, e := range mine {
-		if e.T.Before(hi.T) && e.Level == 0 {
-			explicit, lowAtStart = true, true
-		}
-	}
+	claimed, explicit := r.mark(id, "relay-claimed-low")
+	explicit = explicit && claimed.Before(hi.T)
 	lo, okLo := firstAfter(mine, hi.T, 0)
 	lead := audio.Sub(hi.T)
 	var idle time.Duration
@@ -109,6 +106,9 @@ func evalRelayTiming(r *vmRun) (bool, string) {
 	var fails []string
 	if !lowAtStart {
 		fails = append(fails, "line was high when the player started")
+	}
+	if !explicit {
+		fails = append(fails, "the player did not drive the line low before switching it on (debugfs)")
 	}
 	if lead < warmup {
 		fails = append(fails, fmt.Sprintf("first sound only %s after the relay (warm-up %s)", ms(lead), ms(warmup)))
@@ -123,9 +123,9 @@ func evalRelayTiming(r *vmRun) (bool, string) {
 			fails = append(fails, fmt.Sprintf("went high again %s after dropping", ms(again.T.Sub(lo.T))))
 		}
 	}
-	how := "low at start (left low)"
+	how := "low at start, not driven by the player"
 	if explicit {
-		how = "driven low at start"
+		how = fmt.Sprintf("driven low at start (%s after launch)", ms(claimed.Sub(start)))
 	}
 	detail := fmt.Sprintf("%s; high %s before the first sound (warm-up %s); low %s after the last sound (idle %s); player exited %s after start; trace %s",
 		how, ms(lead), ms(warmup), ms(idle), ms(idleTimeout), ms(exit.Sub(start)), seq)

@@ -117,8 +117,10 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 
 	relayPlay := play("4-relay-play", "arm64", gRefS16, "S16_LE", relayArgs(fmt.Sprintf("gpiochip0:%d", relayLine))...)
 	relayPlay.Linger = idleTimeout + 800*time.Millisecond
+	relayPlay.ChipLabel, relayPlay.Line = virtChip, relayLine
 	sigterm := play("4-relay-sigterm", "arm64", gRefS16, "S16_LE", relayArgs(fmt.Sprintf("gpiochip0:%d", relayLine))...)
 	sigterm.Compare, sigterm.Signal, sigterm.SignalAfter, sigterm.Linger = "", "TERM", 500*time.Millisecond, 500*time.Millisecond
+	sigterm.ChipLabel, sigterm.Line = virtChip, relayLine
 	sigkill := sigterm
 	sigkill.ID, sigkill.Signal = "4-relay-sigkill", "KILL"
 	gpioVM := &vmDef{

@@ -230,6 +230,12 @@ func (a *agent) play(s plan.Step) error {
 	if err != nil {
 		return err
 	}
+	// With a relay line, watch it in debugfs too: the trace cannot tell a
+	// line driven low from one left low, debugfs names who holds it.
+	var watch *lineWatch
+	if s.ChipLabel != "" {
+		watch = watchLine(func(d debugLine) bool { return d.Chip == s.ChipLabel && d.Number-d.Base == s.Line }, 5*time.Millisecond)
+	}
 	args := append([]string{"play", s.File}, s.Args...)
 	started := time.Now()
 	c, err := a.start(s.ID, s.Bin, args)
@@ -242,6 +248,7 @@ func (a *agent) play(s plan.Step) error {
 	// Disturbances are timed from the first sound, not from the start,
 	// because the player's start-up time under TCG varies.
 	var wg sync.WaitGroup
+	var signalled bool
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -268,6 +275,7 @@ func (a *agent) play(s plan.Step) error {
 			sig := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL, "INT": syscall.SIGINT}[s.Signal]
 			if err := c.cmd.Process.Signal(sig); err == nil {
 				a.mark(s.ID, "sig"+strings.ToLower(s.Signal), time.Now())
+				signalled = true
 			}
 		}
 	}()
@@ -278,6 +286,21 @@ func (a *agent) play(s plan.Step) error {
 	time.Sleep(s.Linger)
 	capture, first, xruns, rerr := rec.Stop()
 	out := c.output()
+	relay := ""
+	if watch != nil {
+		states := watch.Stop()
+		relay = "; relay line (debugfs): " + describe(states)
+		// The first state with a holder says whether the player drove the
+		// line low before anything else.
+		for i, d := range states {
+			if d.Consumer != "" {
+				if d.State == "out lo" {
+					a.mark(s.ID, "relay-claimed-low", watch.times[i])
+				}
+				break
+			}
+		}
+	}
 
 	fail := func(format string, args ...any) error {
 		a.check(s.ID, false, format, args...)
@@ -300,6 +323,9 @@ func (a *agent) play(s plan.Step) error {
 	}
 	if s.Signal == "" && code != 0 {
 		return fail("speakerbox play: %s: %s", exitText(c), lastLines(out, 3))
+	}
+	if s.Signal != "" && !signalled {
+		return fail("speakerbox play ended (%s) before its audio reached the capture, so SIG%s was never sent: %s", exitText(c), s.Signal, lastLines(out, 3))
 	}
 	if rerr != nil {
 		return fail("recorder: %v", rerr)
@@ -329,7 +355,7 @@ func (a *agent) play(s plan.Step) error {
 	var m pcm.Match
 	switch s.Compare {
 	case "":
-		a.check(s.ID, true, "speakerbox play: %s", exitText(c))
+		a.check(s.ID, true, "speakerbox play: %s%s", exitText(c), relay)
 		return nil
 	case "exact":
 		m, err = pcm.Compare(ref.Data, capture, fb)
@@ -343,7 +369,7 @@ func (a *agent) play(s plan.Step) error {
 	if s.Compare == "gap" && m.GapAt < 0 {
 		pass = false
 	}
-	a.check(s.ID, pass, "%v through hw:Loopback,0 vs the wav sink: %v", ref.Format, m)
+	a.check(s.ID, pass, "%v through hw:Loopback,0 vs the wav sink: %v%s", ref.Format, m, relay)
 	return nil
 }
 

@@ -134,13 +134,13 @@ type lineWatch struct {
 	done    chan struct{}
 }
 
-func watchLine(name string, every time.Duration) *lineWatch {
+func watchLine(match func(debugLine) bool, every time.Duration) *lineWatch {
 	w := &lineWatch{firstHi: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		hi := false
 		for {
-			if d, ok := readDebugLine(func(d debugLine) bool { return d.Name == name }); ok {
+			if d, ok := readDebugLine(match); ok {
 				w.mu.Lock()
 				if n := len(w.states); n == 0 || w.states[n-1] != d {
 					w.states = append(w.states, d)
@@ -188,7 +188,7 @@ func describe(states []debugLine) string {
 // With Signal "KILL" the player is killed while the relay is on, and the
 // pin's state after the kernel released it is reported.
 func (a *agent) relayByName(s plan.Step) error {
-	w := watchLine(s.LineName, 5*time.Millisecond)
+	w := watchLine(func(d debugLine) bool { return d.Name == s.LineName }, 5*time.Millisecond)
 	c, err := a.start(s.ID, s.Bin, append([]string{"play", s.File}, s.Args...))
 	if err != nil {
 		w.Stop()

@@ -75,7 +75,9 @@ func Args(s Spec) (bin string, args []string, err error) {
 		args = append(common, "-M", "virt", "-cpu", "cortex-a57", "-m", "256", "-smp", "1", "-serial", "stdio")
 		appendLine = "console=ttyAMA0 " + appendLine
 		if s.TraceFile != "" {
-			args = append(args, "-trace", "pl061_set_output", "-D", s.TraceFile)
+			// timestamp=on makes the log backend stamp each event with the
+			// host's wall clock ("pid@sec.usec:").
+			args = append(args, "-msg", "timestamp=on", "-trace", "pl061_set_output", "-D", s.TraceFile)
 		}
 	case Raspi3B:
 		bin = "qemu-system-aarch64"
