@@ -106,6 +106,7 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 			gOgg: m.Ogg, gSelf: m.SelfWAV, gRefS16: refS16, gRefS32: refS32},
 		plan: plan.Plan{WaitFor: pcmWait, Steps: []plan.Step{
 			{ID: "0-self-alsa-arm64", Kind: plan.KindLoopSelf, Ref: gSelf},
+			{ID: "0-self-locked-rate", Kind: plan.KindLoopSelf, Ref: gSelf, LockRate: 48000},
 			play("1-alsa-arm64", "arm64", gRefS16, "S16_LE"),
 			play("1-alsa-armv7", "armv7", gRefS16, "S16_LE"),
 			play("1-alsa-armv6", "armv6", gRefS16, "S16_LE"),

@@ -82,6 +82,24 @@ func (a *agent) loopSelf(s plan.Step) error {
 		return err
 	}
 	dur := time.Duration(ref.Frames())*time.Second/time.Duration(ref.Format.Rate) + 2*time.Second
+	if s.LockRate != 0 {
+		// The premise of the locked-rate check: while the capture side
+		// runs at LockRate, snd-aloop refuses any other playback rate.
+		lf := ref.Format
+		lf.Rate = s.LockRate
+		rec, err := startRecorder(card, lf, time.Second)
+		if err != nil {
+			return err
+		}
+		lo, hi, perr := playbackRates(card)
+		rec.Stop()
+		if perr != nil {
+			return perr
+		}
+		a.check(s.ID, lo == uint32(s.LockRate) && hi == lo, "while the capture side runs at %d Hz, hw:%d,0 offers playback rates %d..%d Hz",
+			s.LockRate, card, lo, hi)
+		return nil
+	}
 	rec, err := startRecorder(card, ref.Format, dur)
 	if err != nil {
 		return err

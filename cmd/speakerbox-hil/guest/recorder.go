@@ -158,6 +158,11 @@ func playSelf(card int, a pcm.Audio) error {
 		return fmt.Errorf("open playback hw:%d,0: %w", card, err)
 	}
 	defer p.Close()
+	// gen2brain/alsa asks for "at least" the rate; a silent 48 kHz would
+	// not be the test we meant.
+	if int(p.Rate()) != a.Format.Rate {
+		return fmt.Errorf("playback hw:%d,0 opened at %d Hz, not %d", card, p.Rate(), a.Format.Rate)
+	}
 	fb := a.Format.FrameBytes()
 	data := append(append([]byte(nil), a.Data...), make([]byte, int(p.BufferSize())*fb)...)
 	for off := 0; off < len(data); {
@@ -175,4 +180,17 @@ func playSelf(card int, a pcm.Audio) error {
 		return fmt.Errorf("own player had %d xruns", x)
 	}
 	return nil
+}
+
+// playbackRates asks the driver which rates hw:card,0 offers now.
+func playbackRates(card int) (lo, hi uint32, err error) {
+	pp, err := alsa.PcmParamsGet(uint(card), 0, alsa.PCM_OUT)
+	if err != nil {
+		return 0, 0, fmt.Errorf("query hw:%d,0: %w", card, err)
+	}
+	if lo, err = pp.Min(alsa.SNDRV_PCM_HW_PARAM_RATE); err != nil {
+		return 0, 0, err
+	}
+	hi, err = pp.Max(alsa.SNDRV_PCM_HW_PARAM_RATE)
+	return lo, hi, err
 }
