@@ -67,6 +67,32 @@ func evalSelfTrace(r *vmRun) (bool, string) {
 		selfLine, describeEvents(evs, lo1), ms(dh), ms(dl))
 }
 
+// evalReleaseLevel reads from the trace what level the self-test's line
+// kept after the agent released it while high: the same thing the kernel
+// does when a process holding the relay is killed.
+func evalReleaseLevel(r *vmRun) (bool, string) {
+	const id = "0-self-gpio"
+	hi, ok1 := r.mark(id, "release-high")
+	rel, ok2 := r.mark(id, "released")
+	if !ok1 || !ok2 {
+		return false, "the guest did not release its line"
+	}
+	evs := pl061.Line(r.trace, selfLine)
+	if pl061.LevelAt(evs, hi.Add(50*time.Millisecond), 0) != 1 {
+		return false, "the line was not high before the release: " + describeEvents(evs, hi)
+	}
+	final := pl061.LevelAt(evs, time.Now(), 0)
+	return true, fmt.Sprintf("measured: a PL061 line released while high stays %s (trace after release: %s)",
+		levelName(final), describeEvents(func() (o []pl061.Event) {
+			for _, e := range evs {
+				if e.T.After(rel.Add(-150 * time.Millisecond)) {
+					o = append(o, e)
+				}
+			}
+			return
+		}(), rel))
+}
+
 // evalRelayTiming checks the relay around one played file: low at start,
 // high at least the warm-up before the first sound reached the capture,
 // low again the idle timeout after the last sound.

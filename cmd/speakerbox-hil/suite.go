@@ -132,12 +132,13 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 			relayPlay, sigterm, sigkill,
 		}},
 	}
-	gpioVM.checks = []string{"0-self-gpio", "0-self-gpio-trace", "4-relay-play", "4-relay-timing", "4-relay-sigterm", "4-relay-sigterm-low", "4-relay-sigkill", "4-relay-sigkill-level"}
+	gpioVM.checks = []string{"0-self-gpio", "0-self-gpio-trace", "0-self-gpio-release", "0-self-gpio-release-level", "4-relay-play", "4-relay-timing", "4-relay-sigterm", "4-relay-sigterm-low", "4-relay-sigkill", "4-relay-sigkill-level"}
 	gpioVM.evals = map[string]hostEval{
-		"0-self-gpio-trace":     evalSelfTrace,
-		"4-relay-timing":        evalRelayTiming,
-		"4-relay-sigterm-low":   evalSignalLevel("4-relay-sigterm", "sigterm", true),
-		"4-relay-sigkill-level": evalSignalLevel("4-relay-sigkill", "sigkill", false),
+		"0-self-gpio-trace":         evalSelfTrace,
+		"0-self-gpio-release-level": evalReleaseLevel,
+		"4-relay-timing":            evalRelayTiming,
+		"4-relay-sigterm-low":       evalSignalLevel("4-relay-sigterm", "sigterm", true),
+		"4-relay-sigkill-level":     evalSignalLevel("4-relay-sigkill", "sigkill", false),
 	}
 
 	piArgs := []string{"--output", "null", "--gpio.relay_line=GPIO17", "--gpio.warmup=300ms", "--gpio.idle_timeout=300ms"}
@@ -145,6 +146,7 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 		name: "raspi3b", machine: vm.Raspi3B, arch: "arm64", modules: []string{"bcm2835_wdt"}, timeout: 150 * time.Second,
 		files: map[string]string{gBin("arm64"): bin("arm64"), gOgg: m.Ogg},
 		plan: plan.Plan{WaitFor: []string{"/dev/gpiochip0"}, Steps: []plan.Step{
+			{ID: "0-self-gpio-pi", Kind: plan.KindGPIOSelf, ChipLabel: piChip, Line: 17, LineName: "GPIO17"},
 			{ID: "5-relay-by-name", Kind: plan.KindRelayByName, Bin: gBin("arm64"), File: gOgg, Args: piArgs,
 				ChipLabel: piChip, Line: 17, LineName: "GPIO17", Linger: 300 * time.Millisecond, Timeout: 60 * time.Second},
 			{ID: "5-sigkill-pin", Kind: plan.KindRelayByName, Bin: gBin("arm64"), File: gOgg, Args: piArgs,
@@ -170,6 +172,9 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 	for _, d := range []*vmDef{amd, arm, pi} {
 		for _, s := range d.plan.Steps {
 			d.checks = append(d.checks, s.ID)
+			if s.Kind == plan.KindGPIOSelf {
+				d.checks = append(d.checks, s.ID+"-release")
+			}
 		}
 	}
 	return []*vmDef{amd, arm, gpioVM, pi, app}

@@ -117,10 +117,28 @@ func (a *agent) gpioSelf(s plan.Step) error {
 		}
 		time.Sleep(step.hold)
 	}
-	line.Close()
 	want := "out lo,out hi,out lo"
-	a.check(s.ID, strings.Join(seen, ",") == want, "periph.io drove %s (%s) line %d lo/hi/lo; debugfs showed %s",
-		chip.Name(), chip.Label(), s.Line, strings.Join(seen, ","))
+	name := ""
+	if line.Name() != "" {
+		name = fmt.Sprintf(" (named %s)", line.Name())
+	}
+	a.check(s.ID, strings.Join(seen, ",") == want && (s.LineName == "" || line.Name() == s.LineName),
+		"periph.io drove %s (%s) line %d%s lo/hi/lo; debugfs showed %s",
+		chip.Name(), chip.Label(), s.Line, name, strings.Join(seen, ","))
+
+	// What a relay sees when the process holding the line dies: the
+	// kernel releases the line exactly as when its file is closed. Drive
+	// it high, close it, and look at the pin afterwards.
+	if err := line.Out(gpio.High); err != nil {
+		return fmt.Errorf("drive line %d high: %w", s.Line, err)
+	}
+	a.mark(s.ID, "release-high", time.Now())
+	line.Close()
+	time.Sleep(150 * time.Millisecond)
+	a.mark(s.ID, "released", time.Now())
+	after, _ := readDebugLine(func(d debugLine) bool { return d.Chip == s.ChipLabel && d.Number-d.Base == s.Line })
+	a.check(s.ID+"-release", true, "line %d driven high, then released by closing it: debugfs %s; pinctrl %q",
+		s.Line, describe([]debugLine{after}), pinctrlState(s.Line))
 	return nil
 }
 
