@@ -223,7 +223,7 @@ func applianceDuring(r *vmRun, l vm.Line) {
 		client := &http.Client{Timeout: 3 * time.Second}
 		t0 := time.Now()
 		var res applianceResult
-		for time.Since(t0) < 45*time.Second {
+		for time.Since(t0) < 25*time.Second {
 			res.tries++
 			info, err := getInfo(client, url)
 			if err == nil {
