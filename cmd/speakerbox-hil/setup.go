@@ -81,8 +81,9 @@ func makeMedia(ctx context.Context, dir string) (media, error) {
 // hostRef runs the host's speakerbox with the wav sink on the same file
 // and settings the guest will use with ALSA: what the capture must equal.
 func hostRef(ctx context.Context, bin, ogg, out string, args []string) error {
-	full := append([]string{"play", ogg}, args...)
-	full = append(full, "--output", "wav", "--audio.path", out)
+	// Options first: Go's flag package stops at the first operand.
+	full := append([]string{"play"}, args...)
+	full = append(full, "--output", "wav", "--audio.path", out, ogg)
 	cmd := exec.CommandContext(ctx, bin, full...)
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b

@@ -254,7 +254,8 @@ func (a *agent) play(s plan.Step) error {
 	if s.ChipLabel != "" {
 		watch = watchLine(func(d debugLine) bool { return d.Chip == s.ChipLabel && d.Number-d.Base == s.Line }, 5*time.Millisecond)
 	}
-	args := append([]string{"play", s.File}, s.Args...)
+	// Options first: Go's flag package stops at the first operand.
+	args := append(append([]string{"play"}, s.Args...), s.File)
 	started := time.Now()
 	c, err := a.start(s.ID, s.Bin, args)
 	if err != nil {

@@ -207,7 +207,7 @@ func describe(states []debugLine) string {
 // pin's state after the kernel released it is reported.
 func (a *agent) relayByName(s plan.Step) error {
 	w := watchLine(func(d debugLine) bool { return d.Name == s.LineName }, 5*time.Millisecond)
-	c, err := a.start(s.ID, s.Bin, append([]string{"play", s.File}, s.Args...))
+	c, err := a.start(s.ID, s.Bin, append(append([]string{"play"}, s.Args...), s.File))
 	if err != nil {
 		w.Stop()
 		return err
