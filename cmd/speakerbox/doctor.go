@@ -26,6 +26,8 @@ func doctorTopics() []*doctorTopic {
 	return []*doctorTopic{
 		{name: "config", summary: "check the configuration and show where it comes from", inAll: true, setup: doctorConfig},
 		{name: "state", summary: "check the state directory and the device id", inAll: true, setup: doctorState},
+		{name: "audio", summary: "list the ALSA devices and what they take; check the configured output", inAll: true, setup: doctorAudio},
+		{name: "gpio", summary: "find the amplifier relay line; --on, --off, --blink drive it by hand", inAll: true, setup: doctorGPIO},
 	}
 }
 

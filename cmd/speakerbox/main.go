@@ -58,6 +58,7 @@ func commands() []*command {
 	return []*command{
 		runCommand(),
 		doctorCommand(),
+		playCommand(),
 		versionCommand(),
 	}
 }
@@ -84,7 +85,7 @@ func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := commands()
 	name := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -148,6 +149,13 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code in
 		a.log = newLogger(stderr, os.Getenv, parseLevel(a.cfg.LogLevel))
 	}
 
+	return a.execute(run, fs.Args())
+}
+
+// execute runs a command under the safe-exit rules: signals cancel its
+// context, a panic is recovered, and the guard's safe-state actions run on
+// every way out.
+func (a *app) execute(run runFunc, args []string) (code int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stopSignals := handleSignals(cancel, a)
@@ -158,9 +166,9 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) (code in
 			code = a.crashed(r)
 		}
 	}()
-	err := run(ctx, a, fs.Args())
+	err := run(ctx, a, args)
 	a.guard.Run()
-	return exitCode(err, stderr)
+	return exitCode(err, a.stderr)
 }
 
 func exitCode(err error, stderr io.Writer) int {

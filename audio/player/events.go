@@ -1,0 +1,80 @@
+package player
+
+import (
+	"fmt"
+
+	"github.com/speakerbox/speakerbox/audio"
+)
+
+// EventType says what happened.
+type EventType int
+
+// The events a player reports.
+const (
+	// TrackStarted: the first sample of a track (or of a position after a
+	// seek) left the ring for the output. PositionMs is where it starts.
+	TrackStarted EventType = iota + 1
+	// TrackDecoding: the decoder started on this track (it plays after
+	// what the ring holds). From now on Enqueue sets the track that follows
+	// it gaplessly: a caller with a list of tracks enqueues the next one
+	// here.
+	TrackDecoding
+	// Position: the played position (what has left the speaker: ring fill
+	// and device delay subtracted), about once per PositionInterval.
+	Position
+	// TrackEnded: the track's last sample left the ring (for the last
+	// track of the queue: and the device has drained).
+	TrackEnded
+	// TrackError: the track cannot be played (or not to its end); Err says
+	// why. The player skips it: it goes on with the queued track, if any.
+	TrackError
+	// EndOfQueue: the last track ended and nothing is queued.
+	EndOfQueue
+	// SinkOpened: the output device is open; Format is what it takes.
+	SinkOpened
+	// SinkClosed: the output device was closed for good (CloseOutput,
+	// Close).
+	SinkClosed
+	// SinkTemporarilyClosed: the output was closed because playback paused
+	// or stopped without keep_output_open, or to change the sample rate; it
+	// reopens when sound resumes.
+	SinkTemporarilyClosed
+	// OutputError: opening or writing the output failed (device busy or
+	// gone, gate refused); playback is paused. Err says why.
+	OutputError
+	// Xrun: the device under-ran; Xruns is the running count.
+	Xrun
+)
+
+var eventNames = map[EventType]string{
+	TrackStarted: "track-started", TrackDecoding: "track-decoding", Position: "position", TrackEnded: "track-ended",
+	TrackError: "track-error", EndOfQueue: "end-of-queue", SinkOpened: "sink-opened",
+	SinkClosed: "sink-closed", SinkTemporarilyClosed: "sink-temporarily-closed",
+	OutputError: "output-error", Xrun: "xrun",
+}
+
+func (t EventType) String() string {
+	if s, ok := eventNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("EventType(%d)", int(t))
+}
+
+// Event is one report from the player.
+type Event struct {
+	Type       EventType
+	TrackID    string
+	PositionMs int64
+	DurationMs int64
+	Format     audio.Format // SinkOpened
+	Xruns      uint64       // Xrun
+	Err        error        // TrackError, OutputError
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s track=%q pos=%dms dur=%dms", e.Type, e.TrackID, e.PositionMs, e.DurationMs)
+	if e.Err != nil {
+		s += " err=" + e.Err.Error()
+	}
+	return s
+}

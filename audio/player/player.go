@@ -1,0 +1,510 @@
+// Package player drives the audio chain for one output: it decodes the
+// current track into a lock-free ring on one goroutine (the producer) and
+// moves the ring to the sink on another (the output), applying gain and
+// format conversion there so that volume changes are heard at once. It
+// reports what was played as events. The receiver and `speakerbox play`
+// use it the same way.
+package player
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/audio/gain"
+	"github.com/speakerbox/speakerbox/audio/ring"
+)
+
+// Config configures a Player.
+type Config struct {
+	// Sink is the output; the player opens it when there is sound and
+	// closes it while paused without KeepOutputOpen, and reopens the same
+	// sink afterwards. NewSink, if set instead, makes a fresh sink for
+	// every open.
+	Sink    audio.Sink
+	NewSink func() (audio.Sink, error)
+	// Gate, if set, is asked before the sink opens and told after it closes.
+	Gate audio.Gate
+	// Sample is the sample format asked of the sink (it may choose another);
+	// 0 means S16_LE.
+	Sample audio.SampleFormat
+	// Dither adds TPDF dither when the output is 16-bit.
+	Dither bool
+	// Buffer is the ring buffer's length (default 500ms).
+	Buffer time.Duration
+	// Period is how much audio is moved to the sink at a time (default 20ms).
+	Period time.Duration
+	// Volume maps the Connect volume to gain; Normalisation sets loudness
+	// normalisation.
+	Volume        gain.Volume
+	Normalisation gain.Normalisation
+	// InitialVolume is the Connect volume (0..65535) at start.
+	InitialVolume uint16
+	// HardwareVolume passes the volume to the sink (an ALSA mixer) when it
+	// implements audio.HardwareVolume, instead of scaling samples.
+	HardwareVolume bool
+	// KeepOutputOpen keeps the device open and running on silence while
+	// paused or after the queue ended, until CloseOutput or Close. Many DACs
+	// and amplifiers pop when their stream stops; the price is that the
+	// device (and whatever it powers) never idles while the amplifier is on.
+	KeepOutputOpen bool
+	// Ramp is how long a gain change takes (default 5ms).
+	Ramp time.Duration
+	// PositionInterval is how often, in played audio, Position events are
+	// sent (default 1s).
+	PositionInterval time.Duration
+	// Tick paces the silence written while paused with KeepOutputOpen;
+	// default time.NewTicker. Tests inject their own.
+	Tick   func(d time.Duration) (c <-chan time.Time, stop func())
+	Logger *slog.Logger
+}
+
+// maxRate bounds the ring size computation (the ring is sized once).
+const maxRate = 48000
+
+// Player plays a queue of tracks on one output.
+type Player struct {
+	cfg    Config
+	log    *slog.Logger
+	ring   *ring.Ring
+	events chan Event
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	cmds     chan command
+	prodKick chan struct{} // wakes the producer out of a blocked ring write
+	outKick  chan struct{} // wakes the output out of a blocked ring read or idle wait
+
+	table table // what the ring holds, by track
+
+	// flushReq counts the commands that drop what is buffered (Load, Seek,
+	// Stop). The output plays nothing while the producer has not yet
+	// carried out the latest one, so that no stale audio is heard after
+	// the call returns.
+	flushReq    atomic.Uint64
+	paused      atomic.Bool
+	closeOutput atomic.Bool
+	volume      atomic.Uint32 // Connect volume
+	volumeGen   atomic.Uint64
+
+	posMu  sync.Mutex
+	posID  string
+	posMs  int64
+	closed atomic.Bool
+}
+
+type cmdKind int
+
+const (
+	cmdLoad cmdKind = iota
+	cmdEnqueue
+	cmdSeek
+	cmdStop
+)
+
+type command struct {
+	gen   uint64 // flush generation (Load, Seek, Stop)
+	kind  cmdKind
+	track Track
+	ms    int64
+}
+
+// NewPlayer starts a player. Close stops it.
+func NewPlayer(cfg Config) (*Player, error) {
+	if cfg.NewSink == nil && cfg.Sink != nil {
+		s := cfg.Sink
+		cfg.NewSink = func() (audio.Sink, error) { return s, nil }
+	}
+	if cfg.NewSink == nil {
+		return nil, errors.New("player: no sink")
+	}
+	if cfg.Sample == 0 {
+		cfg.Sample = audio.S16LE
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 500 * time.Millisecond
+	}
+	if cfg.Period <= 0 {
+		cfg.Period = 20 * time.Millisecond
+	}
+	if cfg.Period > cfg.Buffer/2 {
+		return nil, fmt.Errorf("player: period %v too long for buffer %v", cfg.Period, cfg.Buffer)
+	}
+	if cfg.Ramp <= 0 {
+		cfg.Ramp = 5 * time.Millisecond
+	}
+	if cfg.PositionInterval <= 0 {
+		cfg.PositionInterval = time.Second
+	}
+	if cfg.Tick == nil {
+		cfg.Tick = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Player{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		ring:     ring.New(ring.Samples(cfg.Buffer, maxRate, 2)),
+		events:   make(chan Event, 256),
+		ctx:      ctx,
+		cancel:   cancel,
+		cmds:     make(chan command, 64),
+		prodKick: make(chan struct{}, 1),
+		outKick:  make(chan struct{}, 1),
+	}
+	p.volume.Store(uint32(cfg.InitialVolume))
+	p.paused.Store(true)
+	p.wg.Add(2)
+	go p.produce()
+	go p.output()
+	return p, nil
+}
+
+// Events delivers what happens. The caller must keep reading it: the player
+// waits for room for every event except Position and Xrun, which are dropped
+// when nobody reads. It is closed by Close.
+func (p *Player) Events() <-chan Event { return p.events }
+
+func (p *Player) emit(e Event) {
+	if e.Type == Position || e.Type == Xrun {
+		select {
+		case p.events <- e:
+		default:
+		}
+		return
+	}
+	select {
+	case p.events <- e:
+	case <-p.ctx.Done():
+	}
+}
+
+func kick(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Player) send(c command) {
+	if p.closed.Load() {
+		return
+	}
+	select {
+	case p.cmds <- c:
+	case <-p.ctx.Done():
+		return
+	}
+	kick(p.prodKick)
+}
+
+func (p *Player) setPosition(id string, ms int64) {
+	p.posMu.Lock()
+	p.posID, p.posMs = id, ms
+	p.posMu.Unlock()
+}
+
+// Position is the track and played position last known.
+func (p *Player) Position() (trackID string, ms int64) {
+	p.posMu.Lock()
+	defer p.posMu.Unlock()
+	return p.posID, p.posMs
+}
+
+// Load replaces whatever plays with t from positionMs; play says whether to
+// start playing or stay paused there. The queued next track is dropped.
+func (p *Player) Load(t Track, play bool, positionMs int64) {
+	p.paused.Store(!play)
+	p.setPosition(t.ID, positionMs)
+	p.send(command{kind: cmdLoad, track: t, ms: positionMs, gen: p.flushReq.Add(1)})
+	kick(p.outKick)
+}
+
+// Enqueue sets the track that follows the current one without a gap
+// (replacing any queued one). If nothing is playing, it starts at once.
+func (p *Player) Enqueue(next Track) { p.send(command{kind: cmdEnqueue, track: next}) }
+
+// Play resumes playback.
+func (p *Player) Play() { p.paused.Store(false); kick(p.outKick) }
+
+// Pause stops taking audio from the ring. What the device already holds
+// (one device buffer, tens of ms) still plays, so no sample is lost.
+func (p *Player) Pause() { p.paused.Store(true); kick(p.outKick) }
+
+// SeekMs jumps to ms in the track being heard; nothing from before the
+// seek is heard afterwards. (Not named Seek: that name promises io.Seeker.)
+func (p *Player) SeekMs(ms int64) {
+	id, _ := p.Position()
+	p.setPosition(id, ms)
+	p.send(command{kind: cmdSeek, ms: ms, gen: p.flushReq.Add(1)})
+}
+
+// Stop drops the current and queued tracks and what is buffered.
+func (p *Player) Stop() { p.send(command{kind: cmdStop, gen: p.flushReq.Add(1)}) }
+
+// SetVolume sets the Connect volume (0..65535); the gain glides there.
+func (p *Player) SetVolume(v uint16) {
+	p.volume.Store(uint32(v))
+	p.volumeGen.Add(1)
+	kick(p.outKick)
+}
+
+// CloseOutput closes a device kept open while paused (the amplifier's idle
+// timeout ran out). It reopens when playback resumes.
+func (p *Player) CloseOutput() { p.closeOutput.Store(true); kick(p.outKick) }
+
+// BufferFill is how much audio waits in the ring (for metrics).
+func (p *Player) BufferFill() int { return p.ring.Len() }
+
+// Close stops the player, closes the output and waits for its goroutines.
+func (p *Player) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	p.cancel()
+	p.ring.Close()
+	kick(p.prodKick)
+	kick(p.outKick)
+	p.wg.Wait()
+	close(p.events)
+	return nil
+}
+
+// segment is a stretch of the ring that holds one track (or one track from
+// a seek position on).
+type segment struct {
+	seq        uint64 // unique per segment
+	instance   uint64 // unique per loaded track; the same across seeks
+	track      Track
+	start, end uint64 // ring indices; end == openEnd while being written
+	rate, ch   int
+	norm       float32
+	firstFrame int64 // the track's frame at start
+	frames     int64 // the track's length
+	failed     bool
+}
+
+const openEnd = math.MaxUint64
+
+// table is the shared map from ring indices to tracks. The producer adds
+// and ends segments; the output looks them up once per period and removes
+// the ones it has played.
+type table struct {
+	mu       sync.Mutex
+	segs     []segment
+	flushGen uint64
+}
+
+// produce owns the decoder: it fills the ring from the current track and
+// follows with the queued one at the exact sample where the current ends.
+func (p *Player) produce() {
+	defer p.wg.Done()
+	var (
+		cur      *opened
+		curTrack Track
+		next     *Track
+		instance uint64
+		seq      uint64
+		buf      = make([]float32, 4096)
+		pending  []float32
+		endErr   error // the decoder's final result, once pending is written
+		ended    bool
+		gen      uint64 // flush generation of the command being handled
+		// pendingEnd, when set, asks the next table update to end the
+		// open segment (with that error).
+		pendingEnd *error
+	)
+	// endSegment ends the open segment where the ring is now. The caller
+	// holds the table lock.
+	endSegment := func(e *error) {
+		if e == nil {
+			return
+		}
+		pendingEnd = nil
+		if n := len(p.table.segs); n > 0 && p.table.segs[n-1].end == openEnd {
+			p.table.segs[n-1].end = p.ring.WriteIndex()
+			p.table.segs[n-1].failed = *e != nil
+		}
+	}
+	closeCur := func() {
+		cur, pending, endErr, ended = nil, nil, nil, false
+	}
+	// begin publishes the opened track o (or its opening error) as the
+	// segment the ring fills next. With flush, what the ring holds is
+	// dropped and the new audio is heard at once; without, it follows the
+	// ring's contents sample for sample (gapless).
+	begin := func(t Track, o opened, err error, flush, newInstance bool) {
+		if newInstance {
+			instance++
+		}
+		seq++
+		p.table.mu.Lock()
+		if flush {
+			p.table.segs = p.table.segs[:0]
+			p.table.flushGen = gen
+			p.ring.Flush()
+		} else {
+			// Gapless: the previous segment ends exactly where this one
+			// starts, published together so that the output never sees
+			// the queue run out in between.
+			endSegment(pendingEnd)
+		}
+		if err == nil {
+			curTrack = t
+			cur = &o
+			p.table.segs = append(p.table.segs, segment{
+				seq: seq, instance: instance, track: t,
+				start: p.ring.WriteIndex(), end: openEnd,
+				rate: o.dec.Rate(), ch: o.dec.Channels(),
+				norm:       p.cfg.Normalisation.Factor(o.norm, t.AlbumContext),
+				firstFrame: o.dec.Position(), frames: o.dec.Length(),
+			})
+		}
+		p.table.mu.Unlock()
+		kick(p.outKick)
+		if err != nil {
+			p.log.Warn("track cannot be played", "track", t.ID, "err", err)
+			p.emit(Event{Type: TrackError, TrackID: t.ID, Err: err})
+		} else if newInstance {
+			p.emit(Event{Type: TrackDecoding, TrackID: t.ID, PositionMs: ms(o.dec.Position(), o.dec.Rate()), DurationMs: ms(o.dec.Length(), o.dec.Rate())})
+		}
+	}
+	start := func(t Track, ms int64, flush, newInstance bool) {
+		closeCur()
+		o, err := openTrack(t)
+		if err == nil && ms > 0 {
+			err = o.dec.SeekMs(ms)
+		}
+		begin(t, o, err, flush, newInstance)
+	}
+	// finish ends the current track and moves to the queued one.
+	finish := func(err error) {
+		if err != nil {
+			p.log.Warn("track failed while decoding", "track", curTrack.ID, "err", err)
+			p.emit(Event{Type: TrackError, TrackID: curTrack.ID, Err: err})
+		}
+		closeCur()
+		pendingEnd = &err
+		if next != nil {
+			t := *next
+			next = nil
+			start(t, 0, false, true)
+		}
+		if pendingEnd != nil {
+			p.table.mu.Lock()
+			endSegment(pendingEnd)
+			p.table.mu.Unlock()
+			kick(p.outKick)
+		}
+	}
+	handle := func(c command) {
+		if c.gen != 0 {
+			gen = c.gen
+		}
+		switch c.kind {
+		case cmdLoad:
+			next = nil
+			start(c.track, c.ms, true, true)
+		case cmdEnqueue:
+			if cur != nil {
+				t := c.track
+				next = &t
+			} else {
+				start(c.track, 0, false, true)
+			}
+		case cmdSeek:
+			// Seek in the track being heard, which is not the one being
+			// decoded during the last buffer's length of a track: then the
+			// heard one is reopened and the decoded one queued again.
+			p.table.mu.Lock()
+			var heard *segment
+			if len(p.table.segs) > 0 {
+				h := p.table.segs[0]
+				heard = &h
+			}
+			p.table.mu.Unlock()
+			switch {
+			case heard != nil && heard.instance == instance && cur != nil:
+				o := *cur
+				pending, endErr, ended = nil, nil, false
+				begin(curTrack, o, o.dec.SeekMs(c.ms), true, false)
+			case heard != nil:
+				if cur != nil && heard.instance != instance {
+					t := curTrack
+					next = &t
+				}
+				instance = heard.instance
+				start(heard.track, c.ms, true, false)
+			case curTrack.Source != nil:
+				// The queue had ended: reopen the last track.
+				start(curTrack, c.ms, true, false)
+			}
+		case cmdStop:
+			next = nil
+			closeCur()
+			curTrack = Track{}
+			p.table.mu.Lock()
+			p.table.segs = p.table.segs[:0]
+			p.table.flushGen = gen
+			p.ring.Flush()
+			p.table.mu.Unlock()
+			kick(p.outKick)
+		}
+	}
+	for {
+		select {
+		case c := <-p.cmds:
+			handle(c)
+			continue
+		case <-p.ctx.Done():
+			return
+		default:
+		}
+		if cur == nil {
+			select {
+			case c := <-p.cmds:
+				handle(c)
+			case <-p.prodKick:
+			case <-p.ctx.Done():
+				return
+			}
+			continue
+		}
+		if len(pending) == 0 && !ended {
+			n, err := cur.dec.Read(buf)
+			pending = buf[:n]
+			if err != nil {
+				ended = true
+				if err != io.EOF {
+					endErr = err
+				}
+			}
+		}
+		if len(pending) > 0 {
+			n, err := p.ring.Write(pending, p.prodKick)
+			pending = pending[n:]
+			if errors.Is(err, ring.ErrClosed) {
+				return
+			}
+			if err != nil {
+				continue // interrupted: look at the commands
+			}
+		}
+		if len(pending) == 0 && ended {
+			finish(endErr)
+		}
+	}
+}

@@ -1,0 +1,467 @@
+package player
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/audio/audiotest"
+	"github.com/speakerbox/speakerbox/audio/decode"
+	"github.com/speakerbox/speakerbox/audio/gain"
+	"github.com/speakerbox/speakerbox/audio/source"
+)
+
+func plainTrack(t testing.TB, id string, b []byte) Track {
+	return Track{ID: id, Source: bytes.NewReader(b), Size: int64(len(b))}
+}
+
+func decodeAll(t testing.TB, b []byte) []float32 {
+	t.Helper()
+	d, err := decode.Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float32
+	buf := make([]float32, 4096)
+	for {
+		n, err := d.Read(buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func floats(b []byte) []float32 {
+	f := make([]float32, len(b)/4)
+	for i := range f {
+		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return f
+}
+
+// exactConfig makes the player an identity from decoder to sink: float
+// output, unity gain, no normalisation.
+func exactConfig(s *memSink) Config {
+	s.sample = audio.FloatLE
+	return Config{
+		NewSink: func() (audio.Sink, error) { return s, nil },
+		Sample:  audio.FloatLE,
+		Volume:  gain.Volume{Curve: gain.CurveFixed},
+	}
+}
+
+func newPlayer(t *testing.T, cfg Config) *Player {
+	t.Helper()
+	p, err := NewPlayer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// waitFor collects events until one of type typ arrives (30 s bound, so a
+// hang fails instead of blocking the suite).
+func waitFor(t *testing.T, p *Player, typ EventType, seen *[]Event) Event {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-p.Events():
+			if seen != nil && e.Type != Position {
+				*seen = append(*seen, e)
+			}
+			if e.Type == typ {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("no %s event; saw %v", typ, *seen)
+		}
+	}
+}
+
+func compareFloats(t *testing.T, got, want []float32, what string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d samples, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%s: sample %d = %v, want %v", what, i, got[i], want[i])
+		}
+	}
+}
+
+// feed lets every write of a blocking sink through until stopped.
+func feed(s *memSink) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case s.block <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func TestGaplessIsSampleExact(t *testing.T) {
+	var files [][]byte
+	var want []float32
+	for v := 0; v < 3; v++ {
+		b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 160, Variant: v}))
+		files = append(files, b)
+		want = append(want, decodeAll(t, b)...)
+	}
+	s := &memSink{}
+	p := newPlayer(t, exactConfig(s))
+	p.Load(plainTrack(t, "t0", files[0]), true, 0)
+	p.Enqueue(plainTrack(t, "t1", files[1]))
+	var seen []Event
+	for {
+		e := waitFor(t, p, TrackDecoding, &seen)
+		if e.TrackID == "t1" {
+			p.Enqueue(plainTrack(t, "t2", files[2]))
+			break
+		}
+	}
+	waitFor(t, p, EndOfQueue, &seen)
+	got, _ := s.snapshot()
+	compareFloats(t, floats(got), want, "gapless output")
+	var types []string
+	for _, e := range seen {
+		types = append(types, e.Type.String()+":"+e.TrackID)
+	}
+	var played []string
+	for _, x := range types {
+		if !strings.HasPrefix(x, "track-decoding") {
+			played = append(played, x)
+		}
+	}
+	wantTypes := []string{"track-started:t0", "sink-opened:t0", "track-ended:t0", "track-started:t1",
+		"track-ended:t1", "track-started:t2", "track-ended:t2", "end-of-queue:t2"}
+	if strings.Join(played, " ") != strings.Join(wantTypes, " ") {
+		t.Fatalf("events %v, want %v", played, wantTypes)
+	}
+	if s.opens != 1 {
+		t.Fatalf("sink opened %d times; want once (no gap)", s.opens)
+	}
+}
+
+func TestMonoTrackIsUpmixedAndRateChangeReopens(t *testing.T) {
+	mono := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 48000, Channels: 1, Kbps: 96}))
+	st := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	s := &memSink{}
+	p := newPlayer(t, exactConfig(s))
+	p.Load(plainTrack(t, "mono", mono), true, 0)
+	p.Enqueue(plainTrack(t, "stereo", st))
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	got, _ := s.snapshot()
+	m, stf := decodeAll(t, mono), decodeAll(t, st)
+	var want []float32
+	for _, x := range m {
+		want = append(want, x, x)
+	}
+	want = append(want, stf...)
+	compareFloats(t, floats(got), want, "mono then stereo")
+	if s.opens != 2 {
+		t.Fatalf("sink opened %d times, want 2 (48 kHz then 44.1 kHz)", s.opens)
+	}
+}
+
+func TestEncryptedTrackOverHTTPWithNormalisation(t *testing.T) {
+	ogg := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 320}))
+	file := audiotest.SpotifyBytes(t, ogg, audiotest.Key, audiotest.Norm)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "f", time.Time{}, bytes.NewReader(file))
+	}))
+	defer srv.Close()
+	src, err := source.OpenHTTP(context.Background(), srv.Client(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &memSink{}
+	cfg := exactConfig(s)
+	cfg.Normalisation = gain.Normalisation{Mode: gain.NormTrack}
+	p := newPlayer(t, cfg)
+	p.Load(Track{ID: "enc", Source: src, Size: src.Size(), Key: audiotest.Key}, true, 0)
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	got, _ := s.snapshot()
+	plain := decodeAll(t, ogg)
+	factor := float32(math.Pow(10, -3.5/20))
+	want := make([]float32, len(plain))
+	for i, x := range plain {
+		want[i] = x * factor
+	}
+	compareFloats(t, floats(got), want, "decrypted, normalised")
+}
+
+func TestBadTracksAreSkippedWithErrorEvents(t *testing.T) {
+	good := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	enc := audiotest.SpotifyBytes(t, good, audiotest.Key, audiotest.Norm)
+	corrupt := append([]byte(nil), good...)
+	for i := len(good) / 2; i < len(good)/2+100; i++ {
+		corrupt[i] ^= 0xa5
+	}
+	wrongKey := append([]byte(nil), audiotest.Key...)
+	wrongKey[0] ^= 1
+	garbage := append([]byte(nil), enc[:200]...)
+	garbage = append(garbage, bytes.Repeat([]byte{0x42}, 50000)...)
+	cases := []struct {
+		name string
+		tr   Track
+	}{
+		{"wrong key", Track{ID: "x", Source: bytes.NewReader(enc), Size: int64(len(enc)), Key: wrongKey}},
+		{"truncated", plainTrack(t, "x", good[:len(good)/3])},
+		{"corrupted page", plainTrack(t, "x", corrupt)},
+		{"garbage after header", Track{ID: "x", Source: bytes.NewReader(garbage), Size: int64(len(garbage)), Key: audiotest.Key}},
+		{"empty", Track{ID: "x", Source: bytes.NewReader(nil), Size: 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := &memSink{}
+			p := newPlayer(t, exactConfig(s))
+			// The bad track is queued after a good one: the good one plays,
+			// the bad one reports an error, and the queue ends.
+			p.Load(plainTrack(t, "good", good), true, 0)
+			p.Enqueue(c.tr)
+			var seen []Event
+			waitFor(t, p, EndOfQueue, &seen)
+			var e Event
+			for _, x := range seen {
+				if x.Type == TrackError {
+					e = x
+				}
+			}
+			if e.Type == 0 {
+				e = waitFor(t, p, TrackError, &seen)
+			}
+			if e.TrackID != "x" || e.Err == nil {
+				t.Fatalf("error event %v", e)
+			}
+			t.Logf("%s: %v", c.name, e.Err)
+			// And loaded directly.
+			p.Load(c.tr, true, 0)
+			e = waitFor(t, p, TrackError, &seen)
+			if e.TrackID != "x" {
+				t.Fatalf("error event %v", e)
+			}
+		})
+	}
+}
+
+func TestSeekWhilePausedIsExact(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 48000, Channels: 2, Kbps: 160}))
+	all := decodeAll(t, b)
+	s := &memSink{}
+	p := newPlayer(t, exactConfig(s))
+	p.Load(plainTrack(t, "t", b), false, 1000)
+	p.SeekMs(3210)
+	p.Play()
+	var seen []Event
+	st := waitFor(t, p, TrackStarted, &seen)
+	if st.PositionMs != 3210 {
+		t.Fatalf("started at %d ms", st.PositionMs)
+	}
+	waitFor(t, p, EndOfQueue, &seen)
+	got, _ := s.snapshot()
+	compareFloats(t, floats(got), all[3210*48*2:], "after seek")
+}
+
+// TestSeekWhilePlayingDropsStaleAudio: the sink is slow (each write waits
+// for a token); after a seek, nothing from before it is written except the
+// period that was already in the sink's hands.
+func TestSeekWhilePlayingDropsStaleAudio(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	all := decodeAll(t, b)
+	s := &memSink{block: make(chan struct{})}
+	p := newPlayer(t, exactConfig(s))
+	p.Load(plainTrack(t, "t", b), true, 0)
+	for i := 0; i < 10; i++ {
+		s.block <- struct{}{}
+	}
+	// Let the ring fill up, then seek.
+	for p.BufferFill() < 10000 {
+		time.Sleep(time.Millisecond)
+	}
+	p.SeekMs(5000)
+	stop := feed(s)
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	stop()
+	got, chunks := s.snapshot()
+	f := floats(got)
+	// Before the seek: a prefix of the track, at most the 10 periods the
+	// sink took plus the one it held when the seek came (20 ms stereo
+	// periods at 44.1 kHz: 1764 samples).
+	pre := 0
+	for pre < len(f) && f[pre] == all[pre] {
+		pre++
+	}
+	if pre > 11*1764 {
+		t.Fatalf("%d samples from before the seek were played (stale audio)", pre)
+	}
+	rest := f[pre:]
+	// The seek is exact only if the prefix does not happen to continue
+	// into the new audio; it cannot, as the material differs.
+	compareFloats(t, rest, all[5000*441/10*2:], "after seek")
+	if s.pauses == 0 {
+		t.Fatal("device buffer was not dropped on seek")
+	}
+	_ = chunks
+}
+
+func TestGateAndKeepOutputOpen(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 1, Kbps: 96}))
+	var log []string
+	g := &gate{log: &log, entered: make(chan struct{}), release: make(chan struct{})}
+	s := &memSink{log: &log, block: make(chan struct{}, 1000)}
+	for i := 0; i < 20; i++ {
+		s.block <- struct{}{}
+	}
+	ticks := make(chan time.Time)
+	cfg := exactConfig(s)
+	cfg.Gate = g
+	cfg.KeepOutputOpen = true
+	cfg.Tick = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
+	p := newPlayer(t, cfg)
+	p.Load(plainTrack(t, "t", b), true, 0)
+	<-g.entered
+	if s.opens != 0 {
+		t.Fatal("sink opened before the gate allowed it")
+	}
+	close(g.release)
+	var seen []Event
+	waitFor(t, p, SinkOpened, &seen)
+	p.Pause()
+	// Feed the sink: pausing with keep_output_open writes silence per tick.
+	for i := 0; i < 100; i++ {
+		s.block <- struct{}{}
+	}
+	for i := 0; i < 5; i++ {
+		ticks <- time.Time{}
+	}
+	ticks <- time.Time{} // the fifth tick's write is done once this one is taken
+	after, chunks := s.snapshot()
+	// The last five writes are one period of silence each (20 ms of mono
+	// upmixed to stereo float: 882 x 2 x 4 bytes).
+	if len(chunks) < 5 {
+		t.Fatalf("%d writes", len(chunks))
+	}
+	for _, c := range chunks[len(chunks)-5:] {
+		if c != 882*2*4 {
+			t.Fatalf("silence writes %v, want one period each", chunks[len(chunks)-5:])
+		}
+	}
+	for _, x := range after[len(after)-5*882*2*4:] {
+		if x != 0 {
+			t.Fatal("non-silent bytes while paused")
+		}
+	}
+	if s.closes != 0 {
+		t.Fatal("sink closed while paused with keep_output_open")
+	}
+	p.CloseOutput()
+	waitFor(t, p, SinkClosed, &seen)
+	p.Close()
+	want := []string{"gate open", "sink open", "sink close", "gate closed"}
+	if len(log) != 4 {
+		t.Fatalf("calls %v, want %v", log, want)
+	}
+	for i := range want {
+		if log[i] != want[i] {
+			t.Fatalf("calls %v, want %v", log, want)
+		}
+	}
+}
+
+func TestPauseWithoutKeepOpenClosesAndResumes(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	all := decodeAll(t, b)
+	s := &memSink{block: make(chan struct{}, 1000)}
+	for i := 0; i < 30; i++ {
+		s.block <- struct{}{}
+	}
+	p := newPlayer(t, exactConfig(s))
+	p.Load(plainTrack(t, "t", b), true, 0)
+	var seen []Event
+	waitFor(t, p, SinkOpened, &seen)
+	p.Pause()
+	waitFor(t, p, SinkTemporarilyClosed, &seen)
+	p.Play()
+	stop := feed(s)
+	waitFor(t, p, EndOfQueue, &seen)
+	stop()
+	got, _ := s.snapshot()
+	// Pause loses nothing: the whole track arrives, across two opens.
+	compareFloats(t, floats(got), all, "paused and resumed")
+	if s.opens != 2 {
+		t.Fatalf("%d opens", s.opens)
+	}
+}
+
+func TestVolumeAndPosition(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	s := &memSink{delay: 100 * time.Millisecond}
+	cfg := exactConfig(s)
+	cfg.Volume = gain.Volume{Curve: gain.CurveLinear}
+	cfg.InitialVolume = 0
+	p := newPlayer(t, cfg)
+	p.Load(plainTrack(t, "t", b), true, 0)
+	var positions []int64
+	var seen []Event
+	timeout := time.After(30 * time.Second)
+loop:
+	for {
+		select {
+		case e := <-p.Events():
+			seen = append(seen, e)
+			if e.Type == Position {
+				positions = append(positions, e.PositionMs)
+			}
+			if e.Type == EndOfQueue {
+				break loop
+			}
+		case <-timeout:
+			t.Fatal("timeout")
+		}
+	}
+	got, _ := s.snapshot()
+	for i, x := range floats(got) {
+		if x != 0 {
+			t.Fatalf("sample %d = %v at volume 0", i, x)
+		}
+	}
+	// Position events: increasing, about one per second, delay subtracted
+	// (the first at 0: the sink delay is clamped at the start).
+	if len(positions) < 5 {
+		t.Fatalf("positions %v", positions)
+	}
+	for i := 2; i < len(positions); i++ {
+		d := positions[i] - positions[i-1]
+		if d < 950 || d > 1050 {
+			t.Fatalf("positions %v", positions)
+		}
+		if positions[i]%1000 < 880 && positions[i]%1000 > 120 {
+			t.Fatalf("position %d does not reflect the 100 ms sink delay", positions[i])
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const unitPath = "../../buildroot/board/speakerbox/speakerbox.service"
+
+// unitSettings reads a systemd unit's [Service] section: key -> values.
+func unitSettings(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[string][]string{}
+	section := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		switch {
+		case l == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "["):
+			section = l
+		case section == "[Service]":
+			k, v, _ := strings.Cut(l, "=")
+			out[k] = append(out[k], v)
+		}
+	}
+	return out
+}
+
+// The service must reach the GPIO character devices and the sound devices
+// under its device policy, and switch the relay off after any end of the
+// process, SIGKILL included.
+func TestUnitReachesGPIO(t *testing.T) {
+	s := unitSettings(t, unitPath)
+	if got := s["DevicePolicy"]; !slices.Equal(got, []string{"closed"}) {
+		t.Errorf("DevicePolicy = %q", got)
+	}
+	for _, want := range []string{"char-gpiochip rw", "char-alsa rw"} {
+		if !slices.Contains(s["DeviceAllow"], want) {
+			t.Errorf("DeviceAllow lacks %q: %q", want, s["DeviceAllow"])
+		}
+	}
+	groups := strings.Fields(strings.Join(s["SupplementaryGroups"], " "))
+	for _, want := range []string{"gpio", "audio"} {
+		if !slices.Contains(groups, want) {
+			t.Errorf("SupplementaryGroups lacks %s: %q", want, groups)
+		}
+	}
+	// PrivateDevices= would hide /dev/gpiochip* whatever DeviceAllow says.
+	if v := s["PrivateDevices"]; len(v) > 0 && v[len(v)-1] != "no" {
+		t.Errorf("PrivateDevices=%s hides the GPIO chips", v[len(v)-1])
+	}
+	post := s["ExecStopPost"]
+	if len(post) != 1 || !strings.HasSuffix(post[0], "speakerbox doctor gpio --off") {
+		t.Fatalf("ExecStopPost = %q, want the relay switched off", post)
+	}
+	// The command line it runs is valid, and succeeds with no relay.
+	args := strings.Fields(post[0])[1:]
+	stdout, stderr, code := runCmd(t, speakerbox(t, gpioEnv(t.TempDir()), args...))
+	if code != 0 || !strings.Contains(stdout, "nothing to switch off") {
+		t.Fatalf("%q: exit %d\n%s%s", args, code, stdout, stderr)
+	}
+}
+
+// systemd-analyze verify parses the unit as systemd would; it exits 0 even
+// for unknown keys and bad values ("ignoring"), so any output fails.
+func TestUnitVerifies(t *testing.T) {
+	tool, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("systemd-analyze missing under CI (package systemd, in .ci/apt-packages)")
+		}
+		t.Skip("systemd-analyze not installed (Debian package systemd): cannot verify the unit")
+	}
+	data, err := os.ReadFile(unitPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// verify wants the ExecStart binaries to exist: point them at this
+	// test binary.
+	dir := t.TempDir()
+	unit := strings.ReplaceAll(string(data), "/usr/local/bin/speakerbox", os.Args[0])
+	p := filepath.Join(dir, "speakerbox.service")
+	if err := os.WriteFile(p, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tool, "verify", p).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+
+	// The check can fail: a broken copy is reported.
+	bad := strings.Replace(unit, "\nDevicePolicy=closed\n", "\nDevicePolicy=bogus\n", 1)
+	if err := os.WriteFile(p, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command(tool, "verify", p).CombinedOutput(); !strings.Contains(string(out), "device policy") {
+		t.Fatalf("verify did not notice a bad DevicePolicy: %s", out)
+	}
+}

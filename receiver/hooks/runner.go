@@ -1,0 +1,247 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/speakerbox/speakerbox/receiver/redact"
+)
+
+// Config sets up a Runner.
+type Config struct {
+	// OnEvent is the hooks.on_event command, run by Shell -c for every
+	// event; empty means events are not run.
+	OnEvent string
+	// Timeout ends a hook that runs longer: its whole process group is
+	// killed. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Env is hooks.env: extra "NAME=value" entries every hook gets (tokens
+	// need not sit in command lines). Never logged.
+	Env []string
+	// BaseEnv is the environment hooks start from; nil means ours.
+	BaseEnv []string
+	// Shell runs the commands; empty means /bin/sh.
+	Shell string
+	// Queue is how many events may wait for the on_event hook before new
+	// ones are dropped (logged); zero means DefaultQueue.
+	Queue int
+	Log   *slog.Logger
+}
+
+// Defaults.
+const (
+	DefaultTimeout = 10 * time.Second
+	DefaultQueue   = 256
+	// waitDelay bounds the wait for a hook's output pipe after the hook
+	// exited, when something it left running in the background holds it.
+	waitDelay = 2 * time.Second
+	// maxOutput is how much of one run's output reaches the log.
+	maxOutput = 16 << 10
+)
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+// Runner runs hooks. Events sent with Emit run one after another in the
+// order they came, in the Runner's own goroutine, so they never block the
+// caller; Run and Command run at once in the caller's goroutine (sink
+// events, which must finish before the device opens, and the amplifier
+// commands).
+type Runner struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	queue   []Event
+	closed  bool
+	dropped int
+	wake    chan struct{} // one pending wake-up for the worker
+
+	ctx    context.Context // ends the hook in progress on a forced Close
+	cancel context.CancelFunc
+	done   chan struct{} // the worker has returned
+}
+
+// New checks cfg and starts the worker that runs emitted events; Close stops
+// it.
+func New(cfg Config) (*Runner, error) {
+	for i, kv := range cfg.Env {
+		if !envName.MatchString(kv) {
+			// Name only: the value may be a secret, and so may an entry
+			// that lacks its '='.
+			name, _, ok := strings.Cut(kv, "=")
+			if !ok {
+				return nil, fmt.Errorf("hooks.env entry %d: no '=' (want NAME=value)", i+1)
+			}
+			return nil, fmt.Errorf("hooks.env entry %d: name %q is not letters, digits and _ (want NAME=value)", i+1, name)
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultQueue
+	}
+	if cfg.Shell == "" {
+		cfg.Shell = "/bin/sh"
+	}
+	if cfg.BaseEnv == nil {
+		cfg.BaseEnv = os.Environ()
+	}
+	r := &Runner{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	go r.work()
+	return r, nil
+}
+
+// Emit queues ev for the on_event hook and returns at once. Events beyond
+// the queue's size, or after Close, are dropped and logged.
+func (r *Runner) Emit(ev Event) {
+	if r.cfg.OnEvent == "" {
+		return
+	}
+	r.mu.Lock()
+	if r.closed || len(r.queue) >= r.cfg.Queue {
+		r.dropped++
+		n := r.dropped
+		r.mu.Unlock()
+		r.log.Warn("hook event dropped: queue full or shutting down", "event", ev.Name, "dropped_total", n)
+		return
+	}
+	r.queue = append(r.queue, ev)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs the on_event hook for ev now and returns when it has finished
+// (librespot's sink events: "running" before the device opens). A failure
+// is logged and returned; callers go on regardless.
+func (r *Runner) Run(ctx context.Context, ev Event) error {
+	if r.cfg.OnEvent == "" {
+		return nil
+	}
+	return r.exec(ctx, "on_event", r.cfg.OnEvent, ev)
+}
+
+// Command runs command (amp_on_command, amp_off_command) with ev's
+// variables and waits for it, within the timeout.
+func (r *Runner) Command(ctx context.Context, what, command string, ev Event) error {
+	return r.exec(ctx, what, command, ev)
+}
+
+// Close stops taking events and waits for the queued ones to run (amp_off
+// at shutdown is one). When ctx ends first, the hook in progress is killed
+// and the rest are dropped.
+func (r *Runner) Close(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+		r.cancel()
+		return nil
+	case <-ctx.Done():
+		r.cancel()
+		<-r.done
+		return fmt.Errorf("hooks still running at shutdown were killed: %w", context.Cause(ctx))
+	}
+}
+
+func (r *Runner) work() {
+	defer close(r.done)
+	for {
+		r.mu.Lock()
+		if len(r.queue) == 0 {
+			closed := r.closed
+			r.mu.Unlock()
+			if closed {
+				return
+			}
+			<-r.wake
+			continue
+		}
+		ev := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		if r.ctx.Err() != nil {
+			r.log.Warn("hook event dropped at shutdown", "event", ev.Name)
+			continue
+		}
+		_ = r.exec(r.ctx, "on_event", r.cfg.OnEvent, ev)
+	}
+}
+
+// exec runs command with ev under Shell -c in a process group of its own,
+// so that a timeout kills everything it started.
+func (r *Runner) exec(ctx context.Context, what, command string, ev Event) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	log := r.log.With("hook", what, "event", ev.Name)
+	cmd := exec.CommandContext(ctx, r.cfg.Shell, "-c", command)
+	cmd.Env = append(append(append([]string{}, r.cfg.BaseEnv...), r.cfg.Env...), ev.Env()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// The negative pid is the process group: the shell and all it
+		// started, unless they left the group themselves.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = waitDelay
+	out := newLogWriter(log, maxOutput)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdin = nil
+
+	if log.Enabled(ctx, slog.LevelDebug) {
+		log.Debug("running hook", "vars", logVars(ev))
+	}
+	start := time.Now()
+	err := cmd.Run()
+	out.Flush()
+	took := time.Since(start).Round(time.Millisecond)
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		err = fmt.Errorf("hook %s (%s) killed after the %v timeout", what, ev.Name, r.cfg.Timeout)
+	case errors.Is(err, exec.ErrWaitDelay):
+		// It finished; a background process it started keeps our pipe.
+		log.Debug("hook left a background process holding its output", "took", took)
+		return nil
+	case err != nil && ctx.Err() != nil:
+		err = fmt.Errorf("hook %s (%s) stopped: %w", what, ev.Name, context.Cause(ctx))
+	case err != nil:
+		err = fmt.Errorf("hook %s (%s): %w", what, ev.Name, err)
+	}
+	if err != nil {
+		log.Warn("hook failed", "err", err, "took", took)
+		return err
+	}
+	log.Debug("hook done", "took", took)
+	return nil
+}
+
+// logVars is ev's variables for the debug log, the user name shortened.
+func logVars(ev Event) []string {
+	env := ev.Env()
+	for i, kv := range env {
+		if name, value, _ := strings.Cut(kv, "="); name == "USER_NAME" {
+			env[i] = name + "=" + redact.Username(value)
+		}
+	}
+	return env
+}
