@@ -14,6 +14,11 @@ import (
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/vm"
 )
 
+// stepSlack is how long after a player's exit its relay events still
+// belong to it; the next step starts later than that (its guest first
+// writes a reference or lingers).
+const stepSlack = 300 * time.Millisecond
+
 func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
 
 func (r *vmRun) mark(id, ev string) (time.Time, bool) {
@@ -101,14 +106,16 @@ func evalRelayTiming(r *vmRun) (bool, string) {
 	start, ok1 := r.mark(id, "player-start")
 	audio, ok2 := r.mark(id, "audio-start")
 	end, ok3 := r.mark(id, "audio-end")
-	exit, _ := r.mark(id, "player-exit")
-	if !ok1 || !ok2 || !ok3 {
+	exit, ok4 := r.mark(id, "player-exit")
+	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return false, "no audio reached the capture, so there is nothing to time the relay against"
 	}
 	evs := pl061.Line(r.trace, relayLine)
+	// This step's events only: the next steps use the same line.
+	stepEnd := exit.Add(stepSlack)
 	var mine []pl061.Event
 	for _, e := range evs {
-		if !e.T.Before(start.Add(-50 * time.Millisecond)) {
+		if !e.T.Before(start.Add(-50*time.Millisecond)) && e.T.Before(stepEnd) {
 			mine = append(mine, e)
 		}
 	}
@@ -170,14 +177,21 @@ func evalSignalLevel(id, sig string, mustBeLow bool) hostEval {
 		if !ok {
 			return false, fmt.Sprintf("the player was not sent %s (did audio start?)", strings.ToUpper(sig))
 		}
+		exit, ok := r.mark(id, "player-exit")
+		if !ok {
+			return false, "the player's exit was not marked"
+		}
 		evs := pl061.Line(r.trace, relayLine)
 		if pl061.LevelAt(evs, t, 0) != 1 {
 			return false, fmt.Sprintf("the relay was not on when %s was sent, so this measures nothing: %s", strings.ToUpper(sig), describeEvents(evs, t))
 		}
-		final := pl061.LevelAt(evs, time.Now(), 0)
+		// The level once the process is gone, before the next step
+		// touches the line.
+		stepEnd := exit.Add(stepSlack)
+		final := pl061.LevelAt(evs, stepEnd, 0)
 		after := describeEvents(func() (o []pl061.Event) {
 			for _, e := range evs {
-				if e.T.After(t) {
+				if e.T.After(t) && e.T.Before(stepEnd) {
 					o = append(o, e)
 				}
 			}

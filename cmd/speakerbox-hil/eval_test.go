@@ -25,7 +25,7 @@ func ev(ms, line, level int) pl061.Event { return pl061.Event{T: at(ms), Line: l
 func goodRelayMarks() map[string]int {
 	return map[string]int{
 		"4-relay-play/player-start": 0, "4-relay-play/relay-claimed-low": 150,
-		"4-relay-play/audio-start": 700, "4-relay-play/audio-end": 3200, "4-relay-play/player-exit": 3300,
+		"4-relay-play/audio-start": 700, "4-relay-play/audio-end": 3200, "4-relay-play/player-exit": 4300,
 	}
 }
 
@@ -46,12 +46,13 @@ func TestRelayTimingFailures(t *testing.T) {
 		evs   []pl061.Event
 		want  string
 	}{
-		"warm-up too short": {goodRelayMarks(), []pl061.Event{ev(500, relayLine, 1), ev(4250, relayLine, 0)}, "first sound only 200ms"},
-		"never on":          {goodRelayMarks(), []pl061.Event{ev(-5000, relayLine, 0)}, "never went high"},
-		"never off":         {goodRelayMarks(), []pl061.Event{ev(200, relayLine, 1)}, "never dropped"},
-		"off too early":     {goodRelayMarks(), []pl061.Event{ev(200, relayLine, 1), ev(3300, relayLine, 0)}, "dropped 100ms after"},
-		"on again":          {goodRelayMarks(), []pl061.Event{ev(200, relayLine, 1), ev(4250, relayLine, 0), ev(4300, relayLine, 1)}, "went high again"},
-		"high at start":     {goodRelayMarks(), []pl061.Event{ev(-100, relayLine, 1), ev(200, relayLine, 1), ev(4250, relayLine, 0)}, "high when the player started"},
+		"warm-up too short":      {goodRelayMarks(), []pl061.Event{ev(500, relayLine, 1), ev(4250, relayLine, 0)}, "first sound only 200ms"},
+		"never on":               {goodRelayMarks(), []pl061.Event{ev(-5000, relayLine, 0)}, "never went high"},
+		"never off":              {goodRelayMarks(), []pl061.Event{ev(200, relayLine, 1)}, "never dropped"},
+		"off too early":          {goodRelayMarks(), []pl061.Event{ev(200, relayLine, 1), ev(3300, relayLine, 0)}, "dropped 100ms after"},
+		"on again":               {goodRelayMarks(), []pl061.Event{ev(200, relayLine, 1), ev(4250, relayLine, 0), ev(4300, relayLine, 1)}, "went high again"},
+		"never off in this step": {goodRelayMarks(), []pl061.Event{ev(200, relayLine, 1), ev(5000, relayLine, 0)}, "never dropped"},
+		"high at start":          {goodRelayMarks(), []pl061.Event{ev(-100, relayLine, 1), ev(200, relayLine, 1), ev(4250, relayLine, 0)}, "high when the player started"},
 		"not claimed low": {func() map[string]int {
 			m := goodRelayMarks()
 			delete(m, "4-relay-play/relay-claimed-low")
@@ -67,19 +68,23 @@ func TestRelayTimingFailures(t *testing.T) {
 }
 
 func TestSignalLevel(t *testing.T) {
-	marks := map[string]int{"x/sigkill": 1000}
+	marks := map[string]int{"x/sigkill": 1000, "x/player-exit": 1010}
 	// Killed while on, and the line keeps its level: a measurement, not a failure.
 	pass, detail := evalSignalLevel("x", "sigkill", false)(runWith(marks, ev(500, relayLine, 1)))
 	if !pass || !strings.Contains(detail, "stays HIGH") {
 		t.Fatalf("sigkill: %v %q", pass, detail)
 	}
 	// SIGTERM must leave it low.
-	marks = map[string]int{"x/sigterm": 1000}
+	marks = map[string]int{"x/sigterm": 1000, "x/player-exit": 1200}
 	if pass, detail := evalSignalLevel("x", "sigterm", true)(runWith(marks, ev(500, relayLine, 1))); pass {
 		t.Fatalf("line left high after SIGTERM passed: %q", detail)
 	}
 	if pass, detail := evalSignalLevel("x", "sigterm", true)(runWith(marks, ev(500, relayLine, 1), ev(1100, relayLine, 0))); !pass {
 		t.Fatalf("line low after SIGTERM failed: %q", detail)
+	}
+	// The next step switching the line on again is not this step's business.
+	if pass, detail := evalSignalLevel("x", "sigterm", true)(runWith(marks, ev(500, relayLine, 1), ev(1100, relayLine, 0), ev(2500, relayLine, 1))); !pass {
+		t.Fatalf("a later step's event counted: %q", detail)
 	}
 	// Signalled while the relay was off measures nothing.
 	if pass, _ := evalSignalLevel("x", "sigterm", true)(runWith(marks)); pass {

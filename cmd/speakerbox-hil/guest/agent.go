@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/pcm"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/plan"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/report"
@@ -191,7 +193,7 @@ func (c *child) wait(d time.Duration) (exitCode int, timedOut bool) {
 func exitText(c *child) string {
 	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if ok && ws.Signaled() {
-		return "killed by " + ws.Signal().String()
+		return "killed by " + unix.SignalName(ws.Signal())
 	}
 	return fmt.Sprintf("exit status %d", c.cmd.ProcessState.ExitCode())
 }
@@ -247,6 +249,13 @@ func (a *agent) play(s plan.Step) error {
 	rec, err := startRecorder(card, recFormat, timeout+s.Linger+2*time.Second)
 	if err != nil {
 		return err
+	}
+	// The guest's own wav sink output, written before the recorder opens
+	// the loopback so nothing of it can disturb the capture.
+	var guestRef pcm.Audio
+	var guestRefErr error
+	if s.RefArgs != nil {
+		guestRef, guestRefErr = a.writeGuestRef(s)
 	}
 	// With a relay line, watch it in debugfs too: the trace cannot tell a
 	// line driven low from one left low, debugfs names who holds it.
@@ -313,6 +322,11 @@ func (a *agent) play(s plan.Step) error {
 		// line low before anything else.
 		for i, d := range states {
 			if d.Consumer != "" {
+				// periph.io requests the line as an input and then
+				// makes it an output; the first output level counts.
+				if !strings.HasPrefix(d.State, "out") {
+					continue
+				}
 				if d.State == "out lo" {
 					a.mark(s.ID, "relay-claimed-low", watch.times[i])
 				}
@@ -350,7 +364,15 @@ func (a *agent) play(s plan.Step) error {
 		return fail("recorder: %v", rerr)
 	}
 	if xruns != 0 {
-		return fail("the recorder itself overran %d times; the capture is not trustworthy", xruns)
+		return fail("the recorder itself overran %d times (guest starved of CPU?); the capture is not trustworthy", xruns)
+	}
+	if s.StopFor == 0 && strings.Contains(out, "under-run") {
+		return fail("speakerbox play under-ran although nothing stopped it (guest starved of CPU, or a real bug): %s", lastLines(out, 2))
+	}
+	for _, w := range s.RejectLog {
+		if strings.Contains(strings.ToLower(out), strings.ToLower(w)) {
+			return fail("speakerbox play logged %q: %s", w, lastLines(out, 3))
+		}
 	}
 	for _, w := range s.WantLog {
 		if !strings.Contains(strings.ToLower(out), strings.ToLower(w)) {
@@ -364,6 +386,27 @@ func (a *agent) play(s plan.Step) error {
 			end := first.Add(time.Duration(last-firstIdx+1) * time.Second / time.Duration(recFormat.Rate))
 			a.mark(s.ID, "audio-end", end)
 		}
+	}
+	// Prefer the guest's own wav output as the reference (same binary,
+	// same arithmetic), and say how the host's differs from it.
+	hostNote := ""
+	if s.RefArgs != nil {
+		if guestRefErr != nil {
+			return fail("speakerbox play --output wav in the guest: %v", guestRefErr)
+		}
+		switch {
+		case refErr != nil:
+			hostNote = fmt.Sprintf("; no host reference (%v)", refErr)
+		case ref.Format != guestRef.Format:
+			hostNote = fmt.Sprintf("; host wav is %v, guest wav %v", ref.Format, guestRef.Format)
+		default:
+			if n, d := pcm.Diff(ref.Data, guestRef.Data, ref.Format); n == 0 {
+				hostNote = "; the host's wav output is identical"
+			} else {
+				hostNote = fmt.Sprintf("; the host's (amd64) wav output differs from this binary's in %d frames by at most %d LSB (decoder arithmetic, not the ALSA path)", n, d)
+			}
+		}
+		ref, refErr = guestRef, nil
 	}
 	if s.Compare != "" && refErr != nil {
 		return fail("speakerbox play exited 0 but there is no reference to compare with: %v", refErr)
@@ -388,7 +431,7 @@ func (a *agent) play(s plan.Step) error {
 	if s.Compare == "gap" && m.GapAt < 0 {
 		pass = false
 	}
-	a.check(s.ID, pass, "%v through hw:Loopback,0 vs the wav sink: %v%s", ref.Format, m, relay)
+	a.check(s.ID, pass, "%v through hw:Loopback,0 vs the wav sink: %v%s%s", ref.Format, m, relay, hostNote)
 	return nil
 }
 
@@ -397,4 +440,23 @@ func sleepUntil(t time.Time, abort <-chan struct{}) {
 	case <-time.After(time.Until(t)):
 	case <-abort:
 	}
+}
+
+// writeGuestRef runs the player with the wav sink in the guest.
+func (a *agent) writeGuestRef(s plan.Step) (pcm.Audio, error) {
+	path := "/tmp/" + s.ID + "-ref.wav"
+	args := append(append([]string{"play"}, s.RefArgs...), "--output", "wav", "--audio.path", path, s.File)
+	c, err := a.start(s.ID+"-ref", s.Bin, args)
+	if err != nil {
+		return pcm.Audio{}, err
+	}
+	if code, timedOut := c.wait(60 * time.Second); timedOut || code != 0 {
+		return pcm.Audio{}, fmt.Errorf("%s: %s", exitText(c), lastLines(c.output(), 2))
+	}
+	b, err := os.ReadFile(path)
+	_ = os.Remove(path)
+	if err != nil {
+		return pcm.Audio{}, err
+	}
+	return pcm.ParseWAV(b)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gen2brain/alsa"
+	"golang.org/x/sys/unix"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/pcm"
 )
@@ -72,7 +74,13 @@ func startRecorder(card int, f pcm.Format, maxDur time.Duration) (*recorder, err
 	if err != nil {
 		return nil, err
 	}
-	cfg := alsa.Config{Channels: uint32(f.Channels), Rate: uint32(f.Rate), Format: af, PeriodSize: 1024, PeriodCount: 8}
+	// A deep buffer (about 740 ms) rides out the moments the guest's one
+	// vCPU is busy decoding for the player or the host is loaded, and a
+	// stop threshold of one buffer makes an overrun an error we count
+	// instead of the kernel silently overwriting unread audio.
+	const period, periods = 1024, 32
+	cfg := alsa.Config{Channels: uint32(f.Channels), Rate: uint32(f.Rate), Format: af, PeriodSize: period, PeriodCount: periods,
+		StopThreshold: period * periods}
 	p, err := alsa.PcmOpen(uint(card), 1, alsa.PCM_IN, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open capture hw:%d,1 for %v: %w", card, f, err)
@@ -100,6 +108,10 @@ func startRecorder(card int, f pcm.Format, maxDur time.Duration) (*recorder, err
 }
 
 func (r *recorder) loop() {
+	// The recorder must not lose to the player for the guest's one vCPU:
+	// a higher priority for this thread only (Linux nice is per thread).
+	runtime.LockOSThread()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, -10)
 	fb := r.format.FrameBytes()
 	buf := make([]byte, r.period*fb)
 	first := true
@@ -152,7 +164,7 @@ func playSelf(card int, a pcm.Audio) error {
 	if err != nil {
 		return err
 	}
-	cfg := alsa.Config{Channels: uint32(a.Format.Channels), Rate: uint32(a.Format.Rate), Format: af, PeriodSize: 1024, PeriodCount: 4}
+	cfg := alsa.Config{Channels: uint32(a.Format.Channels), Rate: uint32(a.Format.Rate), Format: af, PeriodSize: 1024, PeriodCount: 16}
 	p, err := alsa.PcmOpen(uint(card), 0, alsa.PCM_OUT, &cfg)
 	if err != nil {
 		return fmt.Errorf("open playback hw:%d,0: %w", card, err)

@@ -40,6 +40,11 @@ type Match struct {
 	Missing    int // reference frames beyond the end of the capture
 	Gap        int // frames of inserted silence (CompareWithGap only)
 	GapAt      int // reference frame before which the gap sits, -1 if none
+	// ResumeAt is, when the capture does not continue where it broke off,
+	// the reference frame it did continue with after the silence (-1 if
+	// none was found): below GapAt means repeated audio, above it lost.
+	ResumeAt int
+	Silence  int // frames of silence before ResumeAt
 }
 
 // Exact reports whether every reference frame was found in order.
@@ -56,6 +61,14 @@ func (m Match) String() string {
 	s += fmt.Sprintf(", %d frames differ (first at %d)", m.Mismatched, m.FirstBad)
 	if m.Missing > 0 {
 		s += fmt.Sprintf(", capture ends %d frames early", m.Missing)
+	}
+	if m.ResumeAt >= 0 && m.GapAt >= 0 {
+		s += fmt.Sprintf("; after %d frames of silence the capture resumes at reference frame %d", m.Silence, m.ResumeAt)
+		if d := m.ResumeAt - m.GapAt; d > 0 {
+			s += fmt.Sprintf(" (%d frames lost)", d)
+		} else if d < 0 {
+			s += fmt.Sprintf(" (%d frames repeated)", -d)
+		}
 	}
 	return s
 }
@@ -126,7 +139,7 @@ func CompareWithGap(ref, capture []byte, frameBytes, maxGap int) (Match, error) 
 	if err != nil {
 		return Match{}, err
 	}
-	m := Match{Offset: off, RefFrames: len(ref) / fb, FirstBad: -1, GapAt: -1}
+	m := Match{Offset: off, RefFrames: len(ref) / fb, FirstBad: -1, GapAt: -1, ResumeAt: -1}
 	c := capture[off*fb:]
 	n := m.RefFrames
 	k := 0
@@ -160,9 +173,33 @@ func CompareWithGap(ref, capture []byte, frameBytes, maxGap int) (Match, error) 
 	if !bestSet {
 		// Not silence where the streams part: report the plain comparison.
 		countDiff(&m, ref, c, 0, fb)
-		return m, nil
+		best = m
 	}
+	// Diagnose: where in the reference does the capture pick up again?
+	best.GapAt, best.Silence = k, z
+	best.ResumeAt = findResume(ref, c[(k+z)*fb:], fb, k, maxGap)
 	return best, nil
+}
+
+// findResume finds the reference frame within maxGap of k whose next
+// frames (up to 64) the capture continues with, or -1.
+func findResume(ref, cont []byte, fb, k, maxGap int) int {
+	n := min(64, len(cont)/fb)
+	if n == 0 {
+		return -1
+	}
+	probe := cont[:n*fb]
+	for d := 0; d <= maxGap; d++ {
+		for _, j := range []int{k + d, k - d} {
+			if j < 0 || (j+n)*fb > len(ref) {
+				continue
+			}
+			if bytes.Equal(ref[j*fb:(j+n)*fb], probe) {
+				return j
+			}
+		}
+	}
+	return -1
 }
 
 func isSilent(frame []byte) bool {
@@ -172,4 +209,45 @@ func isSilent(frame []byte) bool {
 		}
 	}
 	return true
+}
+
+// Diff counts the frames in which two equally long stretches of PCM
+// differ and the largest difference of one sample, in the format's integer
+// units (float samples are compared as their bit patterns' integers).
+func Diff(a, b []byte, f Format) (frames int, maxAbs int64) {
+	fb := f.FrameBytes()
+	bps := f.BitsPerSample / 8
+	n := min(len(a), len(b)) / fb
+	for i := 0; i < n; i++ {
+		fa, fbb := a[i*fb:(i+1)*fb], b[i*fb:(i+1)*fb]
+		if bytes.Equal(fa, fbb) {
+			continue
+		}
+		frames++
+		for c := 0; c < f.Channels; c++ {
+			d := sample(fa[c*bps:], bps) - sample(fbb[c*bps:], bps)
+			if d < 0 {
+				d = -d
+			}
+			maxAbs = max(maxAbs, d)
+		}
+	}
+	return frames + abs(len(a)-len(b))/fb, maxAbs
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// sample reads one signed little-endian sample of bps bytes.
+func sample(b []byte, bps int) int64 {
+	var v int64
+	for i := bps - 1; i >= 0; i-- {
+		v = v<<8 | int64(b[i])
+	}
+	shift := 64 - 8*bps
+	return v << shift >> shift
 }

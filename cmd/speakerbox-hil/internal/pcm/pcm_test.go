@@ -109,7 +109,7 @@ func TestGapOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !m.Exact() || m.Gap != 77 || m.GapAt != 400 {
+	if !m.Exact() || m.Gap != 77 || m.GapAt != 400 || m.ResumeAt != -1 {
 		t.Fatalf("got %v", m)
 	}
 }
@@ -123,6 +123,9 @@ func TestGapWithLostFramesFails(t *testing.T) {
 	}
 	if m.Exact() {
 		t.Fatalf("lost frames passed: %v", m)
+	}
+	if m.ResumeAt != 410 || m.GapAt != 400 || m.Silence != 77 {
+		t.Fatalf("diagnosis: %v", m)
 	}
 }
 
@@ -178,4 +181,27 @@ func FuzzCompareWithGap(f *testing.F) {
 			t.Fatalf("a single inserted silence was not accepted: %v", m)
 		}
 	})
+}
+
+func TestDiff(t *testing.T) {
+	a := tone(100, 9)
+	b := bytes.Clone(a)
+	binary.LittleEndian.PutUint16(b[4*10:], binary.LittleEndian.Uint16(a[4*10:])+3)
+	binary.LittleEndian.PutUint16(b[4*20+2:], binary.LittleEndian.Uint16(a[4*20+2:])-1)
+	frames, maxAbs := Diff(a, b, s16)
+	if frames != 2 || maxAbs != 3 {
+		t.Fatalf("got %d frames, max %d", frames, maxAbs)
+	}
+	if f, m := Diff(a, a, s16); f != 0 || m != 0 {
+		t.Fatalf("identical: %d, %d", f, m)
+	}
+	if f, _ := Diff(a, a[:4*90], s16); f != 10 {
+		t.Fatalf("shorter: %d frames", f)
+	}
+	// Sign extension: -1 against 1 is 2 apart.
+	x := []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0}
+	y := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, m := Diff(x, y, Format{Rate: 1, Channels: 1, BitsPerSample: 32}); m != 2 {
+		t.Fatalf("32-bit -1 vs 1: max %d", m)
+	}
 }

@@ -52,6 +52,13 @@ type Step struct {
 	Format string
 	Args   []string // extra arguments to speakerbox
 
+	// RefArgs, when set, make the agent also write the reference in the
+	// guest: `speakerbox play RefArgs --output wav` with the same binary.
+	// The capture is compared with that; the host's reference is then
+	// compared with it too, to tell decoder arithmetic (arm64 fuses
+	// multiply-adds, amd64 does not) from the ALSA path.
+	RefArgs []string
+
 	// Compare: "exact" (bit-exact after alignment), "gap" (exactly one
 	// inserted silence, nothing lost) or "" (no comparison).
 	Compare string
@@ -72,6 +79,8 @@ type Step struct {
 	// WantLog lists text (case-insensitive) the player's log must contain
 	// on success, such as "xrun".
 	WantLog []string
+	// RejectLog lists text the player's log must not contain ("xruns=2").
+	RejectLog []string
 
 	// GPIO: the chip label and line number for gpio-self, and for
 	// relay-name the line name ("GPIO17") with the chip and number it must
