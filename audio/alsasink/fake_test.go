@@ -7,7 +7,6 @@ import (
 	"syscall"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/gen2brain/alsa"
 
@@ -135,5 +134,3 @@ func frames(n, frameBytes int, seed byte) []byte {
 func errnoWrap(e syscall.Errno) error {
 	return fmt.Errorf("failed to open PCM device /dev/snd/pcmC0D0p: %w", e)
 }
-
-var _ = time.Second

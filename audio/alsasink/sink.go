@@ -100,7 +100,7 @@ func newSink(opts Options, be backend, proc fs.FS, mixer mixerOpener) (audio.Sin
 		opts.Buffer = DefaultBuffer
 	}
 	if opts.Period < 0 || opts.Buffer < 0 || (opts.Period > 0 && opts.Period*minPeriods > opts.Buffer) {
-		return nil, fmt.Errorf("ALSA buffer %v must hold at least %d periods of %v", opts.Buffer, minPeriods, opts.Period)
+		return nil, fmt.Errorf("ALSA buffer time %v must hold at least %d periods of %v (audio.buffer, audio.period)", opts.Buffer, minPeriods, opts.Period)
 	}
 	log := opts.Log
 	if log == nil {

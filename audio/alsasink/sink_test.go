@@ -47,8 +47,6 @@ func TestOpenNegotiatesAndResolvesCardName(t *testing.T) {
 
 func TestOpenBusyDeviceNamesTheOwner(t *testing.T) {
 	be := &fakeBackend{capsErr: errnoWrap(syscall.EBUSY)}
-	var logs bytes.Buffer
-	_ = logs
 	proc := fstest.MapFS{
 		"proc/asound/card0/pcm0p/sub0/status": {Data: []byte("state: RUNNING\nowner_pid   : 4242\ntrigger_time: 1.2\n")},
 		"proc/4242/comm":                      {Data: []byte("aplay\n")},

@@ -98,7 +98,13 @@ func writeControls(w io.Writer, ctls []alsactl.Info, err error) {
 	}
 	fmt.Fprintln(w, "  mixer controls:")
 	for _, c := range ctls {
-		line := fmt.Sprintf("    %q %s x%d", c.ID.Name, c.TypeName(), c.Count)
+		line := fmt.Sprintf("    %q", c.ID.Name)
+		// Drivers repeat a name per PCM device or index (snd-aloop has
+		// one set per substream); say which one this is.
+		if c.ID.Device != 0 || c.ID.Subdevice != 0 || c.ID.Index != 0 {
+			line += fmt.Sprintf(" [device %d subdevice %d index %d]", c.ID.Device, c.ID.Subdevice, c.ID.Index)
+		}
+		line += fmt.Sprintf(" %s x%d", c.TypeName(), c.Count)
 		if c.Type == alsactl.TypeInteger || c.Type == alsactl.TypeInteger64 {
 			line += fmt.Sprintf(" %d..%d", c.Min, c.Max)
 		}

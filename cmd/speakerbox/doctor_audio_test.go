@@ -28,6 +28,7 @@ func TestALSAReport(t *testing.T) {
 			Controls: []alsactl.Info{
 				{ID: alsactl.ID{Name: "PCM Playback Volume"}, Type: alsactl.TypeInteger, Access: alsactl.AccessRead | alsactl.AccessWrite, Count: 1, Min: -10239, Max: 400},
 				{ID: alsactl.ID{Name: "PCM Playback Switch"}, Type: alsactl.TypeBoolean, Access: alsactl.AccessRead | alsactl.AccessWrite, Count: 1, Max: 1},
+				{ID: alsactl.ID{Name: "PCM Slave Rate", Device: 1}, Type: alsactl.TypeInteger, Access: alsactl.AccessRead, Count: 1, Max: 192000},
 			},
 		},
 		{
@@ -54,6 +55,7 @@ func TestALSAReport(t *testing.T) {
 		"busy: held by pid 77 (speakerbox)",
 		`"PCM Playback Volume" INTEGER x1 -10239..400 (audio.mixer: "PCM")`,
 		`"PCM Playback Switch" BOOLEAN x1`,
+		`"PCM Slave Rate" [device 1 subdevice 0 index 0] INTEGER x1 0..192000 read-only`,
 		"hw:1,0 (hw:Loopback,0) Loopback PCM",
 		"formats:  S16_LE, S32_LE",
 		"rates:    48000 Hz",

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -123,8 +124,8 @@ func TestRunShutdownAndDeviceID(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	start := func() string {
 		cmd := speakerbox(t, nil, "run", "--state_dir", state, "--audio.output", "null", "--zeroconf.interfaces", "lo")
-		var e bytes.Buffer
-		cmd.Stderr = &e
+		e := &syncBuffer{}
+		cmd.Stderr = e
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -178,4 +179,23 @@ func TestExitGuardRunsOnceLIFO(t *testing.T) {
 	if want := []int{2, 1, 3}; len(got) != 3 || got[0] != 2 || got[1] != 1 || got[2] != 3 {
 		t.Fatalf("order %v, want %v", got, want)
 	}
+}
+
+// syncBuffer is a bytes.Buffer the child's output copier and the test can
+// use at the same time.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

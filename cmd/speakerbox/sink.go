@@ -38,7 +38,7 @@ func newSink(cfg *config.Config, log *slog.Logger) (audio.Sink, error) {
 			Log:    log,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("audio.device: %w", err)
+			return nil, fmt.Errorf("audio output: %w", err)
 		}
 		return s, nil
 	case "pipe":

@@ -89,7 +89,8 @@ func TestNewSinkRejectsBadCombinations(t *testing.T) {
 	}{
 		{func(a *config.Audio) { a.Output = "pipe"; a.Mixer = "PCM" }, "audio.mixer"},
 		{func(a *config.Audio) { a.Format = "S8" }, "audio.format"},
-		{func(a *config.Audio) { a.Device = "default" }, "audio.device"},
+		{func(a *config.Audio) { a.Device = "default" }, `ALSA device "default" is an alsa-lib plugin`},
+		{func(a *config.Audio) { a.Buffer = 100 * time.Millisecond; a.Period = 80 * time.Millisecond }, "at least 2 periods"},
 		{func(a *config.Audio) { a.Output = "pulse" }, "audio.output"},
 	} {
 		_, err := newSink(audioConfig(c.mod), slog.New(slog.DiscardHandler))
