@@ -72,6 +72,7 @@ type Relay struct {
 	ready         *signal       // switching on has ended
 	settled       chan struct{} // closed when switching off has ended
 	offCh         chan struct{} // closed when the relay is next off (WhenOff)
+	shutDown      bool          // Off or ForceOff has switched off: later calls do nothing
 	stopTimer     func()        // the warm-up or idle timer, if armed
 	gen           uint64        // invalidates a timer that fires after being cancelled
 	timers        sync.WaitGroup
@@ -196,6 +197,10 @@ func (r *Relay) Off(ctx context.Context) error {
 	// In stateClosingOutput the idle timer's BeforeOff is running already
 	// and expire gives up the switch-off to us; in stateSwitchingOff expire
 	// finishes it and reports it.
+	if r.shutDown {
+		r.mu.Unlock()
+		return nil
+	}
 	closing := r.state == stateClosingOutput
 	wasOn := closing || r.state == stateSwitchingOn || r.state == stateOn || r.state == stateIdle
 	r.closeLocked()
@@ -203,7 +208,7 @@ func (r *Relay) Off(ctx context.Context) error {
 	if wasOn && !closing && r.cfg.BeforeOff != nil {
 		r.cfg.BeforeOff()
 	}
-	err := r.driveOff(ctx)
+	err := r.shutOff(ctx)
 	r.timers.Wait()
 	if wasOn {
 		r.notify(false)
@@ -216,9 +221,25 @@ func (r *Relay) Off(ctx context.Context) error {
 // anything but a switch operation in flight. The relay stays off for good.
 func (r *Relay) ForceOff() error {
 	r.mu.Lock()
+	if r.shutDown {
+		// After an orderly Off (the exit guard runs on every exit): the
+		// amplifier commands need not run twice.
+		r.mu.Unlock()
+		return nil
+	}
 	r.closeLocked()
 	r.mu.Unlock()
-	return r.driveOff(context.Background())
+	return r.shutOff(context.Background())
+}
+
+func (r *Relay) shutOff(ctx context.Context) error {
+	err := r.driveOff(ctx)
+	if err == nil {
+		r.mu.Lock()
+		r.shutDown = true
+		r.mu.Unlock()
+	}
+	return err
 }
 
 func (r *Relay) closeLocked() {

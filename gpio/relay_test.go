@@ -54,13 +54,12 @@ func (p recPin) Out(l gpio.Level) error {
 }
 
 type rig struct {
-	t      *testing.T
-	clock  *fakeclock.Clock
-	power  *gpiotest.Pin
-	mute   *gpiotest.Pin
-	j      *journal
-	relay  *Relay
-	offHks int
+	t     *testing.T
+	clock *fakeclock.Clock
+	power *gpiotest.Pin
+	mute  *gpiotest.Pin
+	j     *journal
+	relay *Relay
 }
 
 func newRig(t *testing.T, activeLow, withMute bool) *rig {
@@ -518,4 +517,27 @@ func TestRelayWhenOff(t *testing.T) {
 		t.Fatal("WhenOff not ready after the idle timeout")
 	}
 	r.wantPower(false, false)
+}
+
+func TestRelayOffOnce(t *testing.T) {
+	r := newRig(t, false, true)
+	done := r.request()
+	r.clock.WaitForTimers(1)
+	r.clock.Advance(warmup)
+	<-done
+	r.j.take()
+	if err := r.relay.Off(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The exit guard's ForceOff and a second Off after an orderly Off do
+	// not switch again (amp_off_command would run twice).
+	if err := r.relay.ForceOff(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.relay.Off(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.j.take(), []string{"before-off", "mute=High", "power=Low", "changed on=false"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
 }

@@ -27,6 +27,7 @@ type Spec struct {
 	Channels int // 1 or 2
 	Kbps     int // 96, 160 or 320: the Spotify bitrates (as oggenc quality 2, 5, 9)
 	Variant  int // changes the material, so consecutive tracks differ
+	Repeat   int // the 6.4 s of material is repeated this many times (0: once); for benchmarks
 }
 
 // All is every combination of rate, channel count and bitrate.
@@ -43,7 +44,11 @@ func All() []Spec {
 }
 
 func (s Spec) String() string {
-	return fmt.Sprintf("%dHz-%dch-%dk-v%d", s.Rate, s.Channels, s.Kbps, s.Variant)
+	name := fmt.Sprintf("%dHz-%dch-%dk-v%d", s.Rate, s.Channels, s.Kbps, s.Variant)
+	if s.Repeat > 1 {
+		name += fmt.Sprintf("-x%d", s.Repeat)
+	}
+	return name
 }
 
 func quality(kbps int) string {
@@ -106,7 +111,12 @@ func Ogg(tb testing.TB, s Spec) string {
 	run(tb, work, "sox", "-n", "-r", r, "-c", "2", "s.wav", "synth", "2", "sine", f(40)+"-16000", "sine", "16000-"+f(40), "gain", "-3")
 	run(tb, work, "sox", "-n", "-r", r, "-c", "2", "n.wav", "synth", "0.4", "whitenoise", "fade", "0.01", "0.4", "0.05", "gain", "-8")
 	run(tb, work, "sox", "-n", "-r", r, "-c", "2", "z.wav", "trim", "0", "0.5")
-	run(tb, work, "sox", "c.wav", "z.wav", "s.wav", "n.wav", "z.wav", "c.wav", "-b", "16", "-e", "signed", "-c", fmt.Sprint(s.Channels), "all.wav")
+	args := []string{}
+	for i := 0; i < max(1, s.Repeat); i++ {
+		args = append(args, "c.wav", "z.wav", "s.wav", "n.wav", "z.wav", "c.wav")
+	}
+	args = append(args, "-b", "16", "-e", "signed", "-c", fmt.Sprint(s.Channels), "all.wav")
+	run(tb, work, "sox", args...)
 	run(tb, work, "oggenc", "-Q", "-q", quality(s.Kbps), "-o", "all.ogg", "all.wav")
 	if err := os.Rename(filepath.Join(work, "all.ogg"), out); err != nil {
 		tb.Fatal(err)

@@ -79,7 +79,7 @@ func TestChannelMapping(t *testing.T) {
 	if g := s16(conv(t, []float32{0.5, -0.5, 0.25, 0.75}, 2, f(1), false)); len(g) != 2 || g[0] != 0 || g[1] != 16384 {
 		t.Errorf("stereo to mono: %v", g)
 	}
-	if g := s16(conv(t, []float32{0.5, -0.5}, 2, f(4), false)); len(g) != 4 || g[0] != 16384 || g[1] != -16384 || g[2] != 0 || g[3] != 0 {
+	if g := s16(conv(t, []float32{0.5, -0.5}, 2, f(4), false)); len(g) != 4 || g[0] != 16384 || g[1] != -16383 || g[2] != 0 || g[3] != 0 {
 		t.Errorf("stereo to 4 channels: %v", g)
 	}
 	if _, err := New(3, f(2), false); err == nil {
@@ -120,6 +120,15 @@ func TestDither(t *testing.T) {
 	}
 }
 
+func TestConvertGain(t *testing.T) {
+	c, _ := New(1, audio.Format{Rate: 44100, Channels: 1, Sample: audio.S16LE}, false)
+	out := make([]byte, 4)
+	c.ConvertGain(out, []float32{0.5, -1}, 0.5)
+	if a, b := int16(binary.LittleEndian.Uint16(out)), int16(binary.LittleEndian.Uint16(out[2:])); a != 8192 || b != -16383 {
+		t.Fatalf("gain 0.5: %d %d", a, b)
+	}
+}
+
 func TestAllocs(t *testing.T) {
 	c, _ := New(2, audio.Format{Rate: 44100, Channels: 2, Sample: audio.S16LE}, true)
 	src := make([]float32, 882)
@@ -131,6 +140,16 @@ func TestAllocs(t *testing.T) {
 
 func BenchmarkConvertS16Dither(b *testing.B) {
 	c, _ := New(2, audio.Format{Rate: 44100, Channels: 2, Sample: audio.S16LE}, true)
+	src := make([]float32, 882)
+	dst := make([]byte, c.OutBytes(len(src)))
+	b.SetBytes(int64(len(src) * 4))
+	for b.Loop() {
+		c.Convert(dst, src)
+	}
+}
+
+func BenchmarkConvertS16(b *testing.B) {
+	c, _ := New(2, audio.Format{Rate: 44100, Channels: 2, Sample: audio.S16LE}, false)
 	src := make([]float32, 882)
 	dst := make([]byte, c.OutBytes(len(src)))
 	b.SetBytes(int64(len(src) * 4))

@@ -215,3 +215,20 @@ func FuzzDecode(f *testing.F) {
 		d.Read(buf)
 	})
 }
+
+func BenchmarkDecode(b *testing.B) {
+	data := audiotest.Read(b, audiotest.Ogg(b, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 160, Repeat: 10}))
+	buf := make([]float32, 4096)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		d, err := Open(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := d.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+}

@@ -167,6 +167,10 @@ func (r *Ramp) SetTarget(g float32) {
 // Current is the gain applied to the next frame.
 func (r *Ramp) Current() float32 { return r.cur }
 
+// Steady returns the gain when no glide is under way, so that the caller
+// can fold it into the next stage's multiply instead of a pass of its own.
+func (r *Ramp) Steady() (float32, bool) { return r.cur, r.left == 0 }
+
 // Apply multiplies the interleaved samples in p by the gain.
 func (r *Ramp) Apply(p []float32, channels int) {
 	for r.left > 0 && len(p) >= channels {

@@ -107,8 +107,14 @@ func (o *out) step() {
 	count = frames * seg.ch
 	o.updateVolume()
 	pcm := o.buf[:count]
-	o.ramp.Apply(pcm, seg.ch)
-	nb := o.conv.Convert(o.bytes, pcm)
+	// One multiply per sample: a steady gain rides along in the
+	// conversion; only a glide takes a pass of its own.
+	g, steady := o.ramp.Steady()
+	if !steady {
+		o.ramp.Apply(pcm, seg.ch)
+		g = 1
+	}
+	nb := o.conv.ConvertGain(o.bytes, pcm, g)
 	if _, err := o.sink.Write(o.bytes[:nb]); err != nil {
 		o.fail(err)
 		return

@@ -465,3 +465,28 @@ loop:
 		}
 	}
 }
+
+// TestNoAllocationsPerPeriod: what the player allocates beyond the decoder
+// must not grow with the length of the track (a per-track constant: the
+// decoder set-up, events), so the periods themselves allocate nothing.
+func TestNoAllocationsPerPeriod(t *testing.T) {
+	short := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	long := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96, Repeat: 10}))
+	extra := func(b []byte) int64 {
+		// The smallest of three runs: other goroutines of the test binary
+		// allocate now and then.
+		best := int64(math.MaxInt64)
+		for i := 0; i < 3; i++ {
+			pa, _ := playAllocs(t, b)
+			da, _ := decodeAllocs(t, b)
+			best = min(best, int64(pa)-int64(da))
+		}
+		return best
+	}
+	es, el := extra(short), extra(long)
+	// The long track has about 2900 more periods than the short one.
+	t.Logf("allocations beyond the decoder: %d (6.4 s track), %d (64 s track)", es, el)
+	if el-es > 30 {
+		t.Fatalf("our stages allocate per period: %d more allocations for a 10x longer track", el-es)
+	}
+}

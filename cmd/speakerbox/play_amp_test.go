@@ -6,7 +6,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // `speakerbox play` drives the relay and the hooks as the receiver will:
@@ -50,4 +53,52 @@ func TestPlayDrivesRelayAndHooks(t *testing.T) {
 	if got, want := read(events), []string{"amp_on", "track_changed", "playing", "end_of_track", "stopped", "amp_off"}; !slices.Equal(got, want) {
 		t.Errorf("events %q, want %q\n%s", got, want, stderr)
 	}
+}
+
+// `speakerbox run` drives the relay off at start (whatever level the line
+// had) and keeps it off with nothing playing, through to SIGTERM.
+func TestRunKeepsRelayOff(t *testing.T) {
+	dir := t.TempDir()
+	cmd := speakerbox(t, gpioEnv(dir, "SPEAKERBOX_GPIO_RELAY_LINE=SBTEST_RELAY", "SPEAKERBOX_GPIO_ACTIVE_LOW=true"),
+		"run", "--audio.output", "null", "--zeroconf.interfaces", "lo")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "speaker starting") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("speaker did not start:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := lineLog(t, dir, "SBTEST_RELAY"); got != "1" {
+		t.Fatalf("relay levels at start %q, want 1 (off, active low)", got)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	if got := lineLog(t, dir, "SBTEST_RELAY"); strings.Contains(got, "0") {
+		t.Fatalf("relay levels %q: switched on with nothing playing", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

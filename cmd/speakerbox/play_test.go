@@ -15,9 +15,10 @@ import (
 	"github.com/speakerbox/speakerbox/audio/decode"
 )
 
-// s16 is the player's float to 16-bit conversion without dither.
+// s16 is the player's float to 16-bit conversion without dither (round
+// half up).
 func s16(x float32) int16 {
-	return int16(math.Round(float64(max(-1, min(1, x))) * 32767))
+	return int16(math.Floor(float64(max(-1, min(1, x)))*32767 + 0.5))
 }
 
 func decodedS16(t *testing.T, b []byte) []int16 {

@@ -51,6 +51,12 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	// The amplifier: driven off now, off again on every way out.
+	out, err := openOutput(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer closeOutput(a, out)
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	<-ctx.Done()
 	a.log.Info("speaker stopped")

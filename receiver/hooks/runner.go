@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -41,9 +42,12 @@ type Config struct {
 const (
 	DefaultTimeout = 10 * time.Second
 	DefaultQueue   = 256
-	// waitDelay bounds the wait for a hook's output pipe after the hook
-	// exited, when something it left running in the background holds it.
+	// waitDelay bounds the wait for a killed hook to be reaped.
 	waitDelay = 2 * time.Second
+	// outputGrace is how long a finished hook's output may take to reach
+	// the log before the run returns; a background process the hook left
+	// holding its output must not hold the caller (the player) up.
+	outputGrace = 100 * time.Millisecond
 	// maxOutput is how much of one run's output reaches the log.
 	maxOutput = 16 << 10
 )
@@ -68,6 +72,12 @@ type Runner struct {
 	ctx    context.Context // ends the hook in progress on a forced Close
 	cancel context.CancelFunc
 	done   chan struct{} // the worker has returned
+
+	// Output readers outlive a hook whose background children keep its
+	// output open; Close ends them.
+	outMu   sync.Mutex
+	outs    map[*os.File]struct{}
+	readers sync.WaitGroup
 }
 
 // New checks cfg and starts the worker that runs emitted events; Close stops
@@ -96,7 +106,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.BaseEnv == nil {
 		cfg.BaseEnv = os.Environ()
 	}
-	r := &Runner{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	r := &Runner{cfg: cfg, log: cfg.Log, wake: make(chan struct{}, 1), done: make(chan struct{}), outs: map[*os.File]struct{}{}}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -154,15 +164,46 @@ func (r *Runner) Close(ctx context.Context) error {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	var err error
 	select {
 	case <-r.done:
-		r.cancel()
-		return nil
 	case <-ctx.Done():
-		r.cancel()
-		<-r.done
-		return fmt.Errorf("hooks still running at shutdown were killed: %w", context.Cause(ctx))
+		err = fmt.Errorf("hooks still running at shutdown were killed: %w", context.Cause(ctx))
 	}
+	r.cancel()
+	<-r.done
+	// What is already in the pipes is still logged; then the readers stop.
+	r.outMu.Lock()
+	for f := range r.outs {
+		if f.SetReadDeadline(time.Now().Add(outputGrace)) != nil {
+			f.Close()
+		}
+	}
+	r.outMu.Unlock()
+	r.readers.Wait()
+	return err
+}
+
+// readOutput logs what the hook writes, until every process holding the
+// pipe has closed it or Close ends it. done is closed when it has finished.
+func (r *Runner) readOutput(pr *os.File, log *slog.Logger) (done chan struct{}) {
+	done = make(chan struct{})
+	r.outMu.Lock()
+	r.outs[pr] = struct{}{}
+	r.outMu.Unlock()
+	r.readers.Add(1)
+	go func() {
+		defer r.readers.Done()
+		defer close(done)
+		w := newLogWriter(log, maxOutput)
+		_, _ = io.Copy(w, pr)
+		w.Flush()
+		r.outMu.Lock()
+		delete(r.outs, pr)
+		r.outMu.Unlock()
+		pr.Close()
+	}()
+	return done
 }
 
 func (r *Runner) work() {
@@ -204,24 +245,41 @@ func (r *Runner) exec(ctx context.Context, what, command string, ev Event) error
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = waitDelay
-	out := newLogWriter(log, maxOutput)
-	cmd.Stdout, cmd.Stderr = out, out
+	// Our own pipe rather than exec's copying: Wait then returns when the
+	// hook exits, even if something it started in the background still
+	// holds its output.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		err = fmt.Errorf("hook %s (%s): output pipe: %w", what, ev.Name, err)
+		log.Warn("hook failed", "err", err)
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.Stdin = nil
 
 	if log.Enabled(ctx, slog.LevelDebug) {
 		log.Debug("running hook", "vars", logVars(ev))
 	}
 	start := time.Now()
-	err := cmd.Run()
-	out.Flush()
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+	} else {
+		output := r.readOutput(pr, log)
+		err = cmd.Wait()
+		t := time.NewTimer(outputGrace)
+		select {
+		case <-output:
+		case <-t.C:
+			log.Debug("hook left a background process holding its output")
+		}
+		t.Stop()
+	}
 	took := time.Since(start).Round(time.Millisecond)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		err = fmt.Errorf("hook %s (%s) killed after the %v timeout", what, ev.Name, r.cfg.Timeout)
-	case errors.Is(err, exec.ErrWaitDelay):
-		// It finished; a background process it started keeps our pipe.
-		log.Debug("hook left a background process holding its output", "took", took)
-		return nil
 	case err != nil && ctx.Err() != nil:
 		err = fmt.Errorf("hook %s (%s) stopped: %w", what, ev.Name, context.Cause(ctx))
 	case err != nil:

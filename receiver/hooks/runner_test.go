@@ -316,3 +316,27 @@ func TestEnvValidation(t *testing.T) {
 		}
 	}
 }
+
+// A hook may start something in the background that keeps its output open
+// (a daemon, a chime): the run ends when the hook exits, what it printed
+// is logged, and Close does not wait for the background process.
+func TestBackgroundChildHoldingOutput(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	r, logs := newRunner(t, Config{OnEvent: fmt.Sprintf(`sleep 600 & echo $! > %q; echo early`, pidFile)})
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	if err := r.Run(context.Background(), Amp(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "line=early") {
+		t.Fatalf("output lost:\n%s", logs.String())
+	}
+}
