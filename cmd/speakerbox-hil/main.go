@@ -35,7 +35,7 @@ func main() {
 func realMain() int {
 	cache := flag.String("cache", ".cache/hil", "cache directory (kernels, package lists, the last run's logs)")
 	dist := flag.String("dist", "dist", "directory of the speakerbox-linux-* binaries from `make cross`")
-	jobs := flag.Int("jobs", 3, "guests booted at once")
+	jobs := flag.Int("jobs", 2, "guests booted at once")
 	only := flag.String("only", "", "run only guests whose name matches this regular expression")
 	maxAge := flag.Duration("lists-max-age", 24*time.Hour, "refresh the kernel package lists when older than this")
 	flag.Parse()

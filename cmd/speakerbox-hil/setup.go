@@ -65,7 +65,11 @@ func makeMedia(ctx context.Context, dir string) (media, error) {
 	steps := [][]string{
 		{"sox", "-q", "-n", "-r", "44100", "-c", "2", "-b", "16", raw,
 			"synth", "2.5", "sine", "220-1760", "sine", "330", "synth", "2.5", "sine", "amod", "3", "50",
-			"synth", "2.5", "pinknoise", "mix", "vol", "0.6"},
+			"synth", "2.5", "pinknoise", "mix", "vol", "0.6",
+			// snd-aloop drops what it has not yet forwarded when playback
+			// stops; 300 ms of digital silence at the end keep that loss
+			// out of the music.
+			"pad", "0", "0.3"},
 		{"oggenc", "-Q", "-q", "5", "-s", "1234", "-o", m.Ogg, raw},
 		{"sox", "-q", "-n", "-r", "44100", "-c", "2", "-b", "16", m.SelfWAV,
 			"synth", "1", "sine", "441", "sine", "660", "vol", "0.5"},

@@ -100,8 +100,10 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 		}},
 	}
 
-	xrun := play("3-xrun-arm64", "arm64", gRefS16, "S16_LE", "--audio.buffer=200ms")
-	xrun.Compare, xrun.StopAfter, xrun.StopFor, xrun.WantLog = "gap", 800*time.Millisecond, 700*time.Millisecond, []string{"under-run", "xruns=1"}
+	// Stopped for 1.2 s with a 500 ms buffer: long enough to under-run for
+	// sure, and the buffer still rides out a loaded host otherwise.
+	xrun := play("3-xrun-arm64", "arm64", gRefS16, "S16_LE", "--audio.buffer=500ms")
+	xrun.Compare, xrun.StopAfter, xrun.StopFor, xrun.WantLog = "gap", 700*time.Millisecond, 1200*time.Millisecond, []string{"under-run", "xruns=1"}
 	xrun.RejectLog = []string{"xruns=2"}
 	locked := play("2-locked-rate-arm64", "arm64", gRefS16, "S16_LE")
 	locked.Compare, locked.LockRate, locked.ExpectFail, locked.RefArgs = "", 48000, []string{"48000"}, nil
@@ -112,6 +114,11 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 		plan: plan.Plan{WaitFor: pcmWait, Steps: []plan.Step{
 			{ID: "0-self-alsa-arm64", Kind: plan.KindLoopSelf, Ref: gSelf},
 			{ID: "0-self-locked-rate", Kind: plan.KindLoopSelf, Ref: gSelf, LockRate: 48000},
+			// An under-run of our own, to tell the driver's behaviour from
+			// speakerbox's in check 3: without silence fill snd-aloop plays
+			// the stale buffer once more; with it, one clean gap.
+			{ID: "0-self-xrun-nofill", Kind: plan.KindLoopSelf, Ref: gSelf, StopAfter: 800 * time.Millisecond, StopFor: 1200 * time.Millisecond, Measure: true},
+			{ID: "0-self-xrun-silencefill", Kind: plan.KindLoopSelf, Ref: gSelf, StopAfter: 800 * time.Millisecond, StopFor: 1200 * time.Millisecond, SilenceFill: true},
 			play("1-alsa-arm64", "arm64", gRefS16, "S16_LE"),
 			play("1-alsa-armv7", "armv7", gRefS16, "S16_LE"),
 			play("1-alsa-armv6", "armv6", gRefS16, "S16_LE"),

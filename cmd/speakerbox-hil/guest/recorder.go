@@ -159,12 +159,21 @@ func (r *recorder) Stop() ([]byte, time.Time, int, error) {
 // playSelf is the agent's own player: the reference followed by a buffer
 // of silence (snd-aloop drops what was not yet forwarded when playback
 // stops), then drain.
-func playSelf(card int, a pcm.Audio) error {
+func playSelf(card int, a pcm.Audio) error { return playSelfWithStop(card, a, 1024, 16, 0, 0, false) }
+
+// playSelfWithStop is playSelf with the device geometry given and, if
+// stopFor > 0, a pause of stopFor after stopAfter frames: our own
+// under-run, to compare with speakerbox's.
+func playSelfWithStop(card int, a pcm.Audio, period, periods, stopAfter int, stopFor time.Duration, silenceFill bool) error {
 	af, err := alsaFormat(a.Format)
 	if err != nil {
 		return err
 	}
-	cfg := alsa.Config{Channels: uint32(a.Format.Channels), Rate: uint32(a.Format.Rate), Format: af, PeriodSize: 1024, PeriodCount: 16}
+	cfg := alsa.Config{Channels: uint32(a.Format.Channels), Rate: uint32(a.Format.Rate), Format: af,
+		PeriodSize: uint32(period), PeriodCount: uint32(periods), StartThreshold: uint32(period * (periods - 1)), StopThreshold: uint32(period * periods)}
+	if silenceFill {
+		cfg.SilenceThreshold, cfg.SilenceSize = uint32(period*periods), uint32(period*periods)
+	}
 	p, err := alsa.PcmOpen(uint(card), 0, alsa.PCM_OUT, &cfg)
 	if err != nil {
 		return fmt.Errorf("open playback hw:%d,0: %w", card, err)
@@ -177,7 +186,12 @@ func playSelf(card int, a pcm.Audio) error {
 	}
 	fb := a.Format.FrameBytes()
 	data := append(append([]byte(nil), a.Data...), make([]byte, int(p.BufferSize())*fb)...)
+	stopped := stopFor == 0
 	for off := 0; off < len(data); {
+		if !stopped && off >= stopAfter*fb {
+			stopped = true
+			time.Sleep(stopFor)
+		}
 		end := min(off+int(p.PeriodSize())*fb, len(data))
 		n, err := p.Write(data[off:end])
 		if err != nil {
@@ -188,7 +202,7 @@ func playSelf(card int, a pcm.Audio) error {
 	if err := p.Drain(); err != nil {
 		return fmt.Errorf("drain playback: %w", err)
 	}
-	if x := p.Xruns(); x != 0 {
+	if x := p.Xruns(); x != 0 && stopFor == 0 {
 		return fmt.Errorf("own player had %d xruns", x)
 	}
 	return nil

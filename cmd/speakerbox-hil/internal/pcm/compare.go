@@ -52,7 +52,7 @@ func (m Match) Exact() bool { return m.Mismatched == 0 }
 
 func (m Match) String() string {
 	s := fmt.Sprintf("%d frames, offset %d", m.RefFrames, m.Offset)
-	if m.GapAt >= 0 {
+	if m.GapAt >= 0 && m.Gap > 0 {
 		s += fmt.Sprintf(", one gap of %d frames before frame %d", m.Gap, m.GapAt)
 	}
 	if m.Mismatched == 0 {
@@ -61,6 +61,9 @@ func (m Match) String() string {
 	s += fmt.Sprintf(", %d frames differ (first at %d)", m.Mismatched, m.FirstBad)
 	if m.Missing > 0 {
 		s += fmt.Sprintf(", capture ends %d frames early", m.Missing)
+	}
+	if m.ResumeAt < 0 && m.GapAt >= 0 && m.Mismatched > 0 {
+		s += fmt.Sprintf("; the capture leaves the reference at frame %d after %d frames of silence and does not pick it up again within the search window", m.GapAt, m.Silence)
 	}
 	if m.ResumeAt >= 0 && m.GapAt >= 0 {
 		s += fmt.Sprintf("; after %d frames of silence the capture resumes at reference frame %d", m.Silence, m.ResumeAt)

@@ -66,6 +66,12 @@ type Step struct {
 	// StopAfter/StopFor: SIGSTOP the player this long after the first
 	// sound reaches the capture, SIGCONT it StopFor later.
 	StopAfter, StopFor time.Duration
+	// SilenceFill (loop-self only) makes the agent's player ask the ALSA
+	// core to fill the buffer behind its writes with silence.
+	SilenceFill bool
+	// Measure (loop-self only): report what happened as a measurement
+	// that passes, instead of requiring a bit-exact result.
+	Measure bool
 	// Signal ("TERM", "KILL") is sent SignalAfter after the first sound.
 	Signal      string
 	SignalAfter time.Duration
