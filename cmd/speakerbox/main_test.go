@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -179,23 +178,4 @@ func TestExitGuardRunsOnceLIFO(t *testing.T) {
 	if want := []int{2, 1, 3}; len(got) != 3 || got[0] != 2 || got[1] != 1 || got[2] != 3 {
 		t.Fatalf("order %v, want %v", got, want)
 	}
-}
-
-// syncBuffer is a bytes.Buffer the child's output copier and the test can
-// use at the same time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
