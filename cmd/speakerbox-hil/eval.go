@@ -19,6 +19,10 @@ import (
 // writes a reference or lingers).
 const stepSlack = 300 * time.Millisecond
 
+// markSkew bounds how much later a mark's host time can be than the event
+// it marks, as the trace sees it (0-self-gpio-trace measures 0-10 ms).
+const markSkew = 50 * time.Millisecond
+
 func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
 
 func (r *vmRun) mark(id, ev string) (time.Time, bool) {
@@ -182,7 +186,10 @@ func evalSignalLevel(id, sig string, mustBeLow bool) hostEval {
 			return false, "the player's exit was not marked"
 		}
 		evs := pl061.Line(r.trace, relayLine)
-		if pl061.LevelAt(evs, t, 0) != 1 {
+		// The mark reaches the host over the serial console a few ms
+		// after the signal; a process that reacts fast has switched off
+		// by then. Look just before it (the self-test bounds the skew).
+		if pl061.LevelAt(evs, t.Add(-markSkew), 0) != 1 {
 			return false, fmt.Sprintf("the relay was not on when %s was sent, so this measures nothing: %s", strings.ToUpper(sig), describeEvents(evs, t))
 		}
 		// The level once the process is gone, before the next step
@@ -203,6 +210,22 @@ func evalSignalLevel(id, sig string, mustBeLow bool) hostEval {
 		return true, fmt.Sprintf("measured: after %s in mid-play the PL061 line stays %s once the kernel releases it (changes after the signal: %s)",
 			strings.ToUpper(sig), levelName(final), after)
 	}
+}
+
+// evalExecStopPost checks the remedy for a killed process: the unit's
+// ExecStopPost= command (`speakerbox doctor gpio --off`) switches a line
+// the dead process left high back off.
+func evalExecStopPost(r *vmRun) (bool, string) {
+	const id = "4-relay-sigkill"
+	exit, ok1 := r.mark(id, "player-exit")
+	done, ok2 := r.mark(id, "after-done")
+	if !ok1 || !ok2 {
+		return false, "`speakerbox doctor gpio --off` did not run after the SIGKILL"
+	}
+	evs := pl061.Line(r.trace, relayLine)
+	before, after := pl061.LevelAt(evs, exit.Add(stepSlack/2), 0), pl061.LevelAt(evs, done, 0)
+	return before == 1 && after == 0, fmt.Sprintf("line %s after the kill, %s after `speakerbox doctor gpio --off` (the unit's ExecStopPost=)",
+		levelName(before), levelName(after))
 }
 
 func levelName(l int) string {

@@ -136,6 +136,8 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 	sigterm.ChipLabel, sigterm.Line = virtChip, relayLine
 	sigkill := sigterm
 	sigkill.ID, sigkill.Signal = "4-relay-sigkill", "KILL"
+	// What the systemd unit's ExecStopPost= runs after the process died.
+	sigkill.AfterArgs = []string{"doctor", fmt.Sprintf("--gpio.relay_line=gpiochip0:%d", relayLine), "gpio", "--off"}
 	gpioVM := &vmDef{
 		name: "arm64-gpio", machine: vm.Virt, arch: "arm64", modules: aloop, timeout: 120 * time.Second, trace: true,
 		files: map[string]string{gBin("arm64"): bin("arm64"), gOgg: m.Ogg, gRefS16: refS16},
@@ -144,13 +146,14 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 			relayPlay, sigterm, sigkill,
 		}},
 	}
-	gpioVM.checks = []string{"0-self-gpio", "0-self-gpio-trace", "0-self-gpio-release", "0-self-gpio-release-level", "4-relay-play", "4-relay-timing", "4-relay-sigterm", "4-relay-sigterm-low", "4-relay-sigkill", "4-relay-sigkill-level"}
+	gpioVM.checks = []string{"0-self-gpio", "0-self-gpio-trace", "0-self-gpio-release", "0-self-gpio-release-level", "4-relay-play", "4-relay-timing", "4-relay-sigterm", "4-relay-sigterm-low", "4-relay-sigkill", "4-relay-sigkill-level", "4-relay-execstoppost"}
 	gpioVM.evals = map[string]hostEval{
 		"0-self-gpio-trace":         evalSelfTrace,
 		"0-self-gpio-release-level": evalReleaseLevel,
 		"4-relay-timing":            evalRelayTiming,
 		"4-relay-sigterm-low":       evalSignalLevel("4-relay-sigterm", "sigterm", true),
 		"4-relay-sigkill-level":     evalSignalLevel("4-relay-sigkill", "sigkill", false),
+		"4-relay-execstoppost":      evalExecStopPost,
 	}
 
 	piArgs := []string{"--output", "null", "--gpio.relay_line=GPIO17", "--gpio.warmup=300ms", "--gpio.idle_timeout=300ms"}

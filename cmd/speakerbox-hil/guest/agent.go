@@ -383,6 +383,17 @@ func (a *agent) play(s plan.Step) error {
 	wg.Wait()
 	a.mark(s.ID, "player-exit", exited)
 	time.Sleep(s.Linger)
+	if s.AfterArgs != nil {
+		ac, err := a.start(s.ID+"-after", s.Bin, s.AfterArgs)
+		if err == nil {
+			code, _ := ac.wait(20 * time.Second)
+			a.mark(s.ID, "after-done", time.Now())
+			if code != 0 {
+				a.println(fmt.Sprintf("hil: %s %s: %s", s.Bin, strings.Join(s.AfterArgs, " "), exitText(ac)))
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	capture, first, xruns, rerr := rec.Stop()
 	stalled := stalls.Stop()
 	out := c.output()

@@ -95,6 +95,10 @@ type Step struct {
 	Line      int
 	LineName  string
 
+	// AfterArgs, when set, run the same binary once more after the player
+	// has ended (what systemd's ExecStopPost= does after any exit).
+	AfterArgs []string
+
 	// Linger keeps recording (or watching) this long after the player
 	// exits; for the relay it must cover the idle timeout.
 	Linger time.Duration
