@@ -267,7 +267,7 @@ func applianceDuring(r *vmRun, l vm.Line) {
 				res.info, res.err, res.elapsed = info, nil, time.Since(t0)
 				break
 			}
-			res.err = err
+			res.err, res.elapsed = err, time.Since(t0)
 			time.Sleep(300 * time.Millisecond)
 		}
 		r.mu.Lock()
@@ -308,7 +308,11 @@ func evalAppliance(r *vmRun) (bool, string) {
 	res := r.app
 	r.mu.Unlock()
 	if res.err != nil || res.info == nil {
-		return false, fmt.Sprintf("GET /?action=getInfo through 127.0.0.1:%d never answered (%d tries): %v", r.hostPort, res.tries, res.err)
+		why := ""
+		if e := res.err.Error(); strings.Contains(e, "connection reset") || strings.Contains(e, "EOF") {
+			why = fmt.Sprintf(" — QEMU accepted the connection but nothing listens on the guest's port %d (does `speakerbox run` serve ZeroConf yet?)", zeroconfPort)
+		}
+		return false, fmt.Sprintf("GET /?action=getInfo through 127.0.0.1:%d never answered (%d tries in %s): %v%s", r.hostPort, res.tries, ms(res.elapsed), res.err, why)
 	}
 	var fails []string
 	if st, _ := res.info["status"].(float64); st != 101 {
