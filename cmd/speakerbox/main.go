@@ -57,6 +57,8 @@ type runFunc func(ctx context.Context, a *app, args []string) error
 func commands() []*command {
 	return []*command{
 		runCommand(),
+		authCommand(),
+		credentialsCommand(),
 		doctorCommand(),
 		playCommand(),
 		versionCommand(),
