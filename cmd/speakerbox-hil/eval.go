@@ -331,8 +331,17 @@ func evalAppliance(r *vmRun) (bool, string) {
 	if _, on := firstAfter(after, start, 1); on || pl061.LevelAt(evs, time.Now(), 0) != 0 {
 		fails = append(fails, "the relay switched on with nothing playing: "+describeEvents(after, start))
 	}
-	detail := fmt.Sprintf("getInfo answered through 127.0.0.1:%d after %s (status %v, remoteName %v, deviceID %v); relay line %d stayed low (%s)",
-		r.hostPort, ms(res.elapsed), res.info["status"], res.info["remoteName"], res.info["deviceID"], relayLine, describeEvents(after, start))
+	claim := "speakerbox never claimed the relay line (debugfs)"
+	if t, ok := r.mark("6-appliance", "relay-claimed-lo"); ok {
+		claim = fmt.Sprintf("speakerbox drove it low %s after start", ms(t.Sub(start)))
+	} else if _, ok := r.mark("6-appliance", "relay-claimed-hi"); ok {
+		claim = "speakerbox drove it HIGH at start"
+		fails = append(fails, claim)
+	} else {
+		fails = append(fails, claim)
+	}
+	detail := fmt.Sprintf("getInfo answered through 127.0.0.1:%d after %s (status %v, remoteName %v, deviceID %v); relay line %d: %s, trace %s",
+		r.hostPort, ms(res.elapsed), res.info["status"], res.info["remoteName"], res.info["deviceID"], relayLine, claim, describeEvents(after, start))
 	if len(fails) > 0 {
 		return false, strings.Join(fails, "; ") + " — " + detail
 	}

@@ -175,7 +175,7 @@ func suite(dist string, m media, refS16, refS32 string) []*vmDef {
 		modules: []string{"snd-aloop", "virtio_mmio", "virtio_net"},
 		files:   map[string]string{gBin("arm64"): bin("arm64")},
 		plan: plan.Plan{WaitFor: append(pcmWait, "/dev/gpiochip0"), Steps: []plan.Step{
-			{ID: "6-appliance", Kind: plan.KindAppliance, Bin: gBin("arm64"), Timeout: 80 * time.Second,
+			{ID: "6-appliance", Kind: plan.KindAppliance, Bin: gBin("arm64"), Timeout: 80 * time.Second, ChipLabel: virtChip, Line: relayLine,
 				Args: []string{"--name=hil-speaker", "--state_dir=/var/lib/speakerbox", fmt.Sprintf("--zeroconf.port=%d", zeroconfPort),
 					"--audio.device=hw:Loopback,0", fmt.Sprintf("--gpio.relay_line=gpiochip0:%d", relayLine), "--log_level=debug"}},
 		}},

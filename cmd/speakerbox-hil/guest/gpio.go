@@ -304,11 +304,34 @@ func (a *agent) appliance(s plan.Step) error {
 	if err := os.MkdirAll("/var/lib/speakerbox", 0o700); err != nil {
 		return err
 	}
+	var watch *lineWatch
+	if s.ChipLabel != "" {
+		watch = watchLine(func(d debugLine) bool { return d.Chip == s.ChipLabel && d.Number-d.Base == s.Line }, 20*time.Millisecond)
+	}
 	c, err := a.start(s.ID, s.Bin, append([]string{"run"}, s.Args...))
 	if err != nil {
 		return err
 	}
 	a.mark(s.ID, "started", time.Now())
+	if watch != nil {
+		// Say once when speakerbox has claimed the relay line and at what
+		// level; the host ends the VM whenever it is done.
+		go func() {
+			for i := 0; i < 500; i++ {
+				watch.mu.Lock()
+				for j, d := range watch.states {
+					if d.Consumer != "" && strings.HasPrefix(d.State, "out") {
+						t := watch.times[j]
+						watch.mu.Unlock()
+						a.mark(s.ID, "relay-claimed-"+strings.TrimPrefix(d.State, "out "), t)
+						return
+					}
+				}
+				watch.mu.Unlock()
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
 	code, _ := c.wait(s.Timeout)
 	a.check(s.ID, false, "speakerbox run ended (%s, code %d) before the host was done: %s", exitText(c), code, lastLines(c.output(), 3))
 	return nil
