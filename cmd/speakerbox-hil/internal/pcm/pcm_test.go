@@ -205,3 +205,25 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("32-bit -1 vs 1: max %d", m)
 	}
 }
+
+// EncodeWAV writes a minimal WAV file for the tests.
+func EncodeWAV(f Format, data []byte) []byte {
+	out := make([]byte, 44, 44+len(data))
+	copy(out[0:], "RIFF")
+	binary.LittleEndian.PutUint32(out[4:], uint32(36+len(data)))
+	copy(out[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(out[16:], 16)
+	tag := uint16(wavFormatPCM)
+	if f.Float {
+		tag = wavFormatFloat
+	}
+	binary.LittleEndian.PutUint16(out[20:], tag)
+	binary.LittleEndian.PutUint16(out[22:], uint16(f.Channels))
+	binary.LittleEndian.PutUint32(out[24:], uint32(f.Rate))
+	binary.LittleEndian.PutUint32(out[28:], uint32(f.Rate*f.FrameBytes()))
+	binary.LittleEndian.PutUint16(out[32:], uint16(f.FrameBytes()))
+	binary.LittleEndian.PutUint16(out[34:], uint16(f.BitsPerSample))
+	copy(out[36:], "data")
+	binary.LittleEndian.PutUint32(out[40:], uint32(len(data)))
+	return append(out, data...)
+}
