@@ -126,4 +126,3 @@ func ParseWAV(b []byte) (Audio, error) {
 	}
 	return Audio{}, errors.New("parse WAV: no data chunk")
 }
-
