@@ -252,6 +252,8 @@ func (r *vmRun) run(ctx context.Context, agent string, notes map[string]string) 
 	}
 	r.res, r.err = vm.Run(vctx, spec, r.onLine)
 	r.bg.Wait()
+	// Logs and traces stay for reading; the image is rebuilt every run.
+	_ = os.Remove(img)
 	if spec.TraceFile != "" {
 		if f, err := os.Open(spec.TraceFile); err == nil {
 			r.trace, err = pl061.Parse(f)
