@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 # Options for `make run`; the speaker runs on its built-in defaults otherwise.
 RUNARGS  ?=
 
-.PHONY: all build cross test unit fuzz bench lint run clean hil
+.PHONY: all build cross test unit fuzz bench lint run clean hil bench-audio
 
 all: build
 
@@ -68,3 +68,12 @@ clean:
 HILFLAGS ?=
 hil: cross
 	$(GO) run ./cmd/speakerbox-hil $(HILFLAGS)
+
+# audio: the audio pipeline's numbers in one run (README "Performance"): our
+# Vorbis decoder against libvorbis's oggdec on the same files, the cost of
+# the stages after the decoder, allocations in steady playback, the heap
+# over 100 tracks, then ring, conversion, gain and decryption throughput.
+# `make bench` runs these too, among everything else.
+bench-audio:
+	$(GO) test -run '^$$' -bench 'Audio' -benchtime 5x ./audio/player
+	$(GO) test -run '^$$' -bench . -benchmem ./audio/ring ./audio/convert ./audio/gain ./audio/decrypt

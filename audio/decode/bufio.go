@@ -9,18 +9,24 @@ import (
 // readSeeker turns a ReaderAt (a remote or encrypted file) into the
 // io.ReadSeeker the Ogg reader wants, reading in large blocks: the Ogg
 // reader asks for a few bytes at a time, and every ReadAt may be a network
-// round trip or a decryption call.
+// round trip or a decryption call. While reading goes forward (playing, or
+// the library's seek, which walks the page headers from the start) the
+// blocks double up to maxBuf, so a remote file is fetched in few requests;
+// a jump elsewhere starts again with a small block.
 type readSeeker struct {
-	src   io.ReaderAt
-	size  int64
-	pos   int64 // logical position
-	buf   []byte
-	bufAt int64 // file offset of buf[0]
-	n     int   // valid bytes in buf
+	src    io.ReaderAt
+	size   int64
+	pos    int64 // logical position
+	buf    []byte
+	bufAt  int64 // file offset of buf[0]
+	n      int   // valid bytes in buf
+	block  int   // size of the next fill
+	minBuf int
+	maxBuf int
 }
 
-func newReadSeeker(src io.ReaderAt, size int64, bufSize int) *readSeeker {
-	return &readSeeker{src: src, size: size, buf: make([]byte, bufSize)}
+func newReadSeeker(src io.ReaderAt, size int64, minBuf, maxBuf int) *readSeeker {
+	return &readSeeker{src: src, size: size, buf: make([]byte, minBuf), block: minBuf, minBuf: minBuf, maxBuf: maxBuf}
 }
 
 func (r *readSeeker) Read(p []byte) (int, error) {
@@ -28,8 +34,17 @@ func (r *readSeeker) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if r.pos < r.bufAt || r.pos >= r.bufAt+int64(r.n) {
+		end := r.bufAt + int64(r.n)
+		if r.n > 0 && r.pos >= end && r.pos-end < int64(r.block) {
+			r.block = min(2*r.block, r.maxBuf)
+		} else {
+			r.block = r.minBuf
+		}
+		if len(r.buf) < r.block {
+			r.buf = make([]byte, r.block)
+		}
 		r.bufAt = r.pos
-		want := r.buf
+		want := r.buf[:r.block]
 		if rest := r.size - r.pos; int64(len(want)) > rest {
 			want = want[:rest]
 		}

@@ -31,7 +31,7 @@ func Open(src io.ReaderAt, size int64) (d *Decoder, err error) {
 	if err := checkComplete(src, size); err != nil {
 		return nil, err
 	}
-	r, err := oggvorbis.NewReader(newReadSeeker(src, size, 32<<10))
+	r, err := oggvorbis.NewReader(newReadSeeker(src, size, 32<<10, 512<<10))
 	if err != nil {
 		return nil, fmt.Errorf("open vorbis stream: %w", err)
 	}

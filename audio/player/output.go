@@ -31,6 +31,8 @@ type out struct {
 	flushGen  uint64
 	nextPos   int64 // frame at which the next Position event is due
 	ended     bool  // the queue ended (or was stopped): wait for new work
+	pauseDone bool  // the current pause has dropped the device's audio
+	lastFrame int64 // track frame after the last sample written to the sink
 	silenceOn bool
 	tickC     <-chan time.Time
 	tickStop  func()
@@ -67,15 +69,27 @@ func (o *out) step() {
 		return
 	}
 	if p.paused.Load() {
+		if !o.pauseDone {
+			o.pauseDone = true
+			o.dropOnPause()
+		}
 		o.idle(true)
 		return
 	}
+	o.pauseDone = false
 	if o.ended {
 		if !o.hasWork() {
 			o.idle(false)
 			return
 		}
 		o.ended = false
+	}
+	// Before waiting on an empty ring, see whether the queue has ended: the
+	// producer's wake-up for its end may have been taken by an earlier wait
+	// (during a pause, say).
+	if p.ring.Len() == 0 && o.queueEnded() {
+		o.ended = true
+		return
 	}
 	minSamples := max(o.cur.ch, 1)
 	n, start, err := p.ring.Peek(o.periodBuf(), minSamples, p.outKick)
@@ -124,6 +138,7 @@ func (o *out) step() {
 		o.closeOutputReset() // a CloseOutput while playing is moot
 	}
 	o.played(start+uint64(count), seg)
+	o.lastFrame = seg.firstFrame + int64(start+uint64(count)-seg.start)/int64(seg.ch)
 	if x, ok := o.sink.(audio.XrunCounter); ok {
 		if n := x.Xruns(); n > o.xruns {
 			o.xruns = n
@@ -195,6 +210,31 @@ func (o *out) lookup(start uint64, n int) (seg segment, count int, ok bool) {
 		end = s.end
 	}
 	return s, int(end - start), true
+}
+
+// dropOnPause makes a pause instant: the audio the device still holds is
+// dropped, and the decoder is sent back to the first frame that was not
+// heard (sample-accurate), so that resuming repeats and loses nothing. If
+// the device's delay reaches back into the previous track, that track's
+// last moments are not replayed.
+func (o *out) dropOnPause() {
+	p := o.p
+	if o.sink == nil || o.cur.seq == 0 || o.silenceOn {
+		return
+	}
+	d := o.sink.Delay()
+	frames := int64(d.Seconds() * float64(o.cur.rate))
+	if frames <= 0 {
+		return
+	}
+	if err := o.sink.Pause(); err != nil {
+		p.log.Warn("drop audio on pause", "err", err)
+		return
+	}
+	o.sink.Resume()
+	heard := max(o.lastFrame-frames, o.cur.firstFrame)
+	p.setPosition(o.cur.track.ID, ms(heard, o.cur.rate))
+	p.send(command{kind: cmdSeekFrame, frame: heard, gen: p.flushReq.Add(1)})
 }
 
 // enter switches to a new segment: a new track (events) or the same one
@@ -315,9 +355,9 @@ func (o *out) played(end uint64, seg segment) {
 	frame := seg.firstFrame + int64(end-seg.start)/int64(seg.ch)
 	heard := frame - int64(o.sink.Delay().Seconds()*float64(seg.rate))
 	heard = max(heard, seg.firstFrame)
+	pos := ms(heard, seg.rate)
+	p.setPosition(seg.track.ID, pos) // every period: Position() is always current
 	if frame >= o.nextPos {
-		pos := ms(heard, seg.rate)
-		p.setPosition(seg.track.ID, pos)
 		p.emit(Event{Type: Position, TrackID: seg.track.ID, PositionMs: pos, DurationMs: ms(seg.frames, seg.rate)})
 		o.nextPos = frame + int64(p.cfg.PositionInterval.Seconds()*float64(seg.rate))
 	}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"sync"
@@ -107,6 +106,7 @@ const (
 	cmdLoad cmdKind = iota
 	cmdEnqueue
 	cmdSeek
+	cmdSeekFrame // from the output, after a pause dropped the device's audio
 	cmdStop
 )
 
@@ -115,6 +115,7 @@ type command struct {
 	kind  cmdKind
 	track Track
 	ms    int64
+	frame int64 // cmdSeekFrame
 }
 
 // NewPlayer starts a player. Close stops it.
@@ -168,7 +169,10 @@ func NewPlayer(cfg Config) (*Player, error) {
 	p.volume.Store(uint32(cfg.InitialVolume))
 	p.paused.Store(true)
 	p.wg.Add(2)
-	go p.produce()
+	go func() {
+		defer p.wg.Done()
+		(&producer{p: p, buf: make([]float32, 4096)}).run()
+	}()
 	go p.output()
 	return p, nil
 }
@@ -240,8 +244,9 @@ func (p *Player) Enqueue(next Track) { p.send(command{kind: cmdEnqueue, track: n
 // Play resumes playback.
 func (p *Player) Play() { p.paused.Store(false); kick(p.outKick) }
 
-// Pause stops taking audio from the ring. What the device already holds
-// (one device buffer, tens of ms) still plays, so no sample is lost.
+// Pause stops the sound at once: the output drops what the device holds and
+// has the decoder go back to the first sample not heard, so that Play
+// resumes exactly there and no sample is lost or repeated.
 func (p *Player) Pause() { p.paused.Store(true); kick(p.outKick) }
 
 // SeekMs jumps to ms in the track being heard; nothing from before the
@@ -306,205 +311,4 @@ type table struct {
 	mu       sync.Mutex
 	segs     []segment
 	flushGen uint64
-}
-
-// produce owns the decoder: it fills the ring from the current track and
-// follows with the queued one at the exact sample where the current ends.
-func (p *Player) produce() {
-	defer p.wg.Done()
-	var (
-		cur      *opened
-		curTrack Track
-		next     *Track
-		instance uint64
-		seq      uint64
-		buf      = make([]float32, 4096)
-		pending  []float32
-		endErr   error // the decoder's final result, once pending is written
-		ended    bool
-		gen      uint64 // flush generation of the command being handled
-		// pendingEnd, when set, asks the next table update to end the
-		// open segment (with that error).
-		pendingEnd *error
-	)
-	// endSegment ends the open segment where the ring is now. The caller
-	// holds the table lock.
-	endSegment := func(e *error) {
-		if e == nil {
-			return
-		}
-		pendingEnd = nil
-		if n := len(p.table.segs); n > 0 && p.table.segs[n-1].end == openEnd {
-			p.table.segs[n-1].end = p.ring.WriteIndex()
-			p.table.segs[n-1].failed = *e != nil
-		}
-	}
-	closeCur := func() {
-		cur, pending, endErr, ended = nil, nil, nil, false
-	}
-	// begin publishes the opened track o (or its opening error) as the
-	// segment the ring fills next. With flush, what the ring holds is
-	// dropped and the new audio is heard at once; without, it follows the
-	// ring's contents sample for sample (gapless).
-	begin := func(t Track, o opened, err error, flush, newInstance bool) {
-		if newInstance {
-			instance++
-		}
-		seq++
-		p.table.mu.Lock()
-		if flush {
-			p.table.segs = p.table.segs[:0]
-			p.table.flushGen = gen
-			p.ring.Flush()
-		} else {
-			// Gapless: the previous segment ends exactly where this one
-			// starts, published together so that the output never sees
-			// the queue run out in between.
-			endSegment(pendingEnd)
-		}
-		if err == nil {
-			curTrack = t
-			cur = &o
-			p.table.segs = append(p.table.segs, segment{
-				seq: seq, instance: instance, track: t,
-				start: p.ring.WriteIndex(), end: openEnd,
-				rate: o.dec.Rate(), ch: o.dec.Channels(),
-				norm:       p.cfg.Normalisation.Factor(o.norm, t.AlbumContext),
-				firstFrame: o.dec.Position(), frames: o.dec.Length(),
-			})
-		}
-		p.table.mu.Unlock()
-		kick(p.outKick)
-		if err != nil {
-			p.log.Warn("track cannot be played", "track", t.ID, "err", err)
-			p.emit(Event{Type: TrackError, TrackID: t.ID, Err: err})
-		} else if newInstance {
-			p.emit(Event{Type: TrackDecoding, TrackID: t.ID, PositionMs: ms(o.dec.Position(), o.dec.Rate()), DurationMs: ms(o.dec.Length(), o.dec.Rate())})
-		}
-	}
-	start := func(t Track, ms int64, flush, newInstance bool) {
-		closeCur()
-		o, err := openTrack(t)
-		if err == nil && ms > 0 {
-			err = o.dec.SeekMs(ms)
-		}
-		begin(t, o, err, flush, newInstance)
-	}
-	// finish ends the current track and moves to the queued one.
-	finish := func(err error) {
-		if err != nil {
-			p.log.Warn("track failed while decoding", "track", curTrack.ID, "err", err)
-			p.emit(Event{Type: TrackError, TrackID: curTrack.ID, Err: err})
-		}
-		closeCur()
-		pendingEnd = &err
-		if next != nil {
-			t := *next
-			next = nil
-			start(t, 0, false, true)
-		}
-		if pendingEnd != nil {
-			p.table.mu.Lock()
-			endSegment(pendingEnd)
-			p.table.mu.Unlock()
-			kick(p.outKick)
-		}
-	}
-	handle := func(c command) {
-		if c.gen != 0 {
-			gen = c.gen
-		}
-		switch c.kind {
-		case cmdLoad:
-			next = nil
-			start(c.track, c.ms, true, true)
-		case cmdEnqueue:
-			if cur != nil {
-				t := c.track
-				next = &t
-			} else {
-				start(c.track, 0, false, true)
-			}
-		case cmdSeek:
-			// Seek in the track being heard, which is not the one being
-			// decoded during the last buffer's length of a track: then the
-			// heard one is reopened and the decoded one queued again.
-			p.table.mu.Lock()
-			var heard *segment
-			if len(p.table.segs) > 0 {
-				h := p.table.segs[0]
-				heard = &h
-			}
-			p.table.mu.Unlock()
-			switch {
-			case heard != nil && heard.instance == instance && cur != nil:
-				o := *cur
-				pending, endErr, ended = nil, nil, false
-				begin(curTrack, o, o.dec.SeekMs(c.ms), true, false)
-			case heard != nil:
-				if cur != nil && heard.instance != instance {
-					t := curTrack
-					next = &t
-				}
-				instance = heard.instance
-				start(heard.track, c.ms, true, false)
-			case curTrack.Source != nil:
-				// The queue had ended: reopen the last track.
-				start(curTrack, c.ms, true, false)
-			}
-		case cmdStop:
-			next = nil
-			closeCur()
-			curTrack = Track{}
-			p.table.mu.Lock()
-			p.table.segs = p.table.segs[:0]
-			p.table.flushGen = gen
-			p.ring.Flush()
-			p.table.mu.Unlock()
-			kick(p.outKick)
-		}
-	}
-	for {
-		select {
-		case c := <-p.cmds:
-			handle(c)
-			continue
-		case <-p.ctx.Done():
-			return
-		default:
-		}
-		if cur == nil {
-			select {
-			case c := <-p.cmds:
-				handle(c)
-			case <-p.prodKick:
-			case <-p.ctx.Done():
-				return
-			}
-			continue
-		}
-		if len(pending) == 0 && !ended {
-			n, err := cur.dec.Read(buf)
-			pending = buf[:n]
-			if err != nil {
-				ended = true
-				if err != io.EOF {
-					endErr = err
-				}
-			}
-		}
-		if len(pending) > 0 {
-			n, err := p.ring.Write(pending, p.prodKick)
-			pending = pending[n:]
-			if errors.Is(err, ring.ErrClosed) {
-				return
-			}
-			if err != nil {
-				continue // interrupted: look at the commands
-			}
-		}
-		if len(pending) == 0 && ended {
-			finish(endErr)
-		}
-	}
 }

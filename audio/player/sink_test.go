@@ -21,6 +21,7 @@ type memSink struct {
 	pauses  int
 	drains  int
 	delay   time.Duration
+	holds   bool // like a device: Pause drops the last delay's worth of what was written
 	failErr error
 	block   chan struct{} // when set, every Write waits for a token
 	log     *[]string     // shared with the gate, to check the order of calls
@@ -64,6 +65,10 @@ func (s *memSink) Write(p []byte) (int, error) {
 func (s *memSink) Pause() error {
 	s.mu.Lock()
 	s.pauses++
+	if s.holds {
+		n := int(s.delay.Seconds()*float64(s.opened.Rate)) * s.opened.FrameBytes()
+		s.data = s.data[:len(s.data)-min(n, len(s.data))]
+	}
 	s.mu.Unlock()
 	return nil
 }

@@ -176,6 +176,7 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 		case player.TrackDecoding:
 			enqueueAfter(i)
 		case player.TrackStarted:
+			fmt.Fprint(progress, "\r\x1b[K") // the log line replaces the progress line
 			log.Info("playing", "file", files[i], "duration", time.Duration(e.DurationMs)*time.Millisecond)
 		case player.Position:
 			fmt.Fprintf(progress, "\r%s  %s / %s ", filepath.Base(files[i]), clock(e.PositionMs), clock(e.DurationMs))

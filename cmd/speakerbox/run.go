@@ -4,8 +4,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	"sync"
+	"time"
 
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
+	"github.com/speakerbox/speakerbox/receiver"
+	"github.com/speakerbox/speakerbox/receiver/hooks"
+	"github.com/speakerbox/speakerbox/receiver/redact"
 	"github.com/speakerbox/speakerbox/receiver/statedir"
+	"github.com/speakerbox/speakerbox/zeroconfsrv"
+	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 )
 
 func runCommand() *command {
@@ -45,7 +54,11 @@ func openState(a *app) (deviceID string, err error) {
 	return id, nil
 }
 
-// runSpeaker runs every component of the speaker until ctx ends.
+// runSpeaker runs every component of the speaker until ctx ends: the
+// amplifier (off until something plays), discovery and the ZeroConf login
+// API, and the Spotify login session. Discovery never depends on the
+// network reaching Spotify: the speaker advertises and takes logins offline,
+// and the session logs in whenever it can.
 func runSpeaker(ctx context.Context, a *app) error {
 	deviceID, err := openState(a)
 	if err != nil {
@@ -57,8 +70,97 @@ func runSpeaker(ctx context.Context, a *app) error {
 		return err
 	}
 	defer closeOutput(a, out)
+
+	dt, err := zeroconfsrv.ParseDeviceType(a.cfg.DeviceType)
+	if err != nil {
+		return &config.Error{Key: "device_type", Value: a.cfg.DeviceType, Problem: err.Error()}
+	}
+	store := creds.NewStore(a.cfg.StateDir, a.log.With("component", "credentials"), time.Now)
+
+	// The session reports logins to the ZeroConf API (activeUser) and to the
+	// hooks; the API is made after the session, so the callback reaches it
+	// through this variable, set before anything runs.
+	var zc *zeroconfsrv.Server
+	session := receiver.NewSession(receiver.SessionConfig{
+		Dialer: &receiver.APDialer{
+			DeviceID: deviceID,
+			HTTP:     &http.Client{Timeout: 30 * time.Second},
+			Log:      a.log.With("component", "ap"),
+		},
+		Save: func(c receiver.Credentials) error {
+			return store.Put(creds.Credentials{Username: c.Username, AuthType: int(c.AuthType), AuthData: c.AuthData})
+		},
+		Events: func(e receiver.SessionEvent) {
+			connected := e.Kind == "session_connected"
+			if connected {
+				zc.Handler().SetActiveUser(e.Username)
+			} else {
+				zc.Handler().SetActiveUser("")
+			}
+			out.Event(hooks.Session(connected, "", e.Username))
+		},
+		Log: a.log.With("component", "session"),
+	})
+	zc, err = zeroconfsrv.New(zeroconfsrv.Config{
+		Handler: zeroconfsrv.HandlerConfig{
+			Info: zeroconfsrv.Info{
+				Name: a.cfg.Name, DeviceType: dt, DeviceID: deviceID,
+				Model: a.cfg.Zeroconf.Model, LibraryVersion: "speakerbox " + version,
+			},
+			AllowedUsers: a.cfg.Zeroconf.AllowedUsers,
+			ResetForgets: a.cfg.Zeroconf.ResetForgets,
+			AddUserRate:  a.cfg.Zeroconf.AddUserRate,
+			Logger:       a.log.With("component", "zeroconf"),
+		},
+		Port:       a.cfg.Zeroconf.Port,
+		Interfaces: a.cfg.Zeroconf.Interfaces,
+	}, store, sessionReceiver{session})
+	if err != nil {
+		return err
+	}
+
+	var initial *receiver.Credentials
+	if c, ok, err := store.Default(); err != nil {
+		// The store has moved a corrupt file aside and said so; wait for a phone.
+		a.log.Warn("no usable stored credentials; waiting for a phone to connect", "err", err)
+	} else if ok {
+		initial = &receiver.Credentials{Username: c.Username, AuthType: int32(c.AuthType), AuthData: c.AuthData}
+		a.log.Info("logging in with stored credentials", "user", redact.Username(c.Username))
+	} else {
+		a.log.Info("no stored credentials; waiting for a phone to connect")
+	}
+
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
-	<-ctx.Done()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	a.Go(func() {
+		defer wg.Done()
+		if err := zc.Run(ctx); err != nil {
+			errs <- fmt.Errorf("discovery: %w", err)
+		}
+	})
+	a.Go(func() {
+		defer wg.Done()
+		if err := session.Run(ctx, initial); err != nil {
+			errs <- fmt.Errorf("session: %w", err)
+		}
+	})
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	wg.Wait()
 	a.log.Info("speaker stopped")
-	return nil
+	return runErr
 }
+
+// sessionReceiver hands the ZeroConf API's logins to the session.
+type sessionReceiver struct{ s *receiver.Session }
+
+func (r sessionReceiver) OnLogin(ctx context.Context, c creds.Credentials) {
+	_ = r.s.Login(ctx, receiver.Credentials{Username: c.Username, AuthType: int32(c.AuthType), AuthData: c.AuthData})
+}
+
+func (r sessionReceiver) OnReset(ctx context.Context) { _ = r.s.Logout(ctx) }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/speakerbox/speakerbox/zeroconfsrv"
+	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
+)
+
+var runListenRe = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+
+// runningSpeaker is `speakerbox run` in a child process with its stderr
+// lines streamed to the test.
+type runningSpeaker struct {
+	t    *testing.T
+	log  *syncBuffer
+	base string
+	wait chan error
+	proc *os.Process
+}
+
+// startSpeaker starts the speaker on loopback. HTTPS_PROXY points at a closed
+// loopback port: the login to Spotify fails at once, offline, without a DNS
+// query leaving the machine, as on a speaker whose internet is down.
+func startSpeaker(t *testing.T, state string) *runningSpeaker {
+	t.Helper()
+	cmd := speakerbox(t, []string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
+		"run", "--state_dir", state, "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Run Test")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &runningSpeaker{t: t, log: &syncBuffer{}, wait: make(chan error, 1), proc: cmd.Process}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			s.log.Write([]byte(sc.Text() + "\n"))
+		}
+		s.wait <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	m := s.expect(`zeroconf HTTP API listening`)
+	if a := runListenRe.FindStringSubmatch(m); a != nil {
+		s.base = "http://" + a[1] + "/"
+	} else {
+		t.Fatalf("no loopback address in %q", m)
+	}
+	return s
+}
+
+// expect waits for a log line containing substr, anywhere in the log; it
+// returns the line.
+func (s *runningSpeaker) expect(substr string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(s.log.String(), "\n") {
+			if strings.Contains(l, substr) {
+				return l
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("no log line with %q; log:\n%s", substr, s.log.String())
+	return ""
+}
+
+func (s *runningSpeaker) stop() {
+	s.t.Helper()
+	_ = s.proc.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.wait:
+		if err != nil {
+			s.t.Fatalf("exit after SIGTERM: %v\n%s", err, s.log.String())
+		}
+	case <-time.After(5 * time.Second):
+		s.t.Fatal("speaker did not stop")
+	}
+}
+
+// TestRunTakesLoginOffline: the speaker answers getInfo and accepts a phone's
+// login with no route to Spotify, stores the credentials, keeps retrying the
+// login in the background, and logs in from the stored credentials on the
+// next start.
+func TestRunTakesLoginOffline(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	s := startSpeaker(t, state)
+	s.expect("no stored credentials; waiting for a phone")
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	resp, err := client.Get(s.base + "?action=getInfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info zeroconfsrv.GetInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id, _ := os.ReadFile(filepath.Join(state, "device_id"))
+	if info.RemoteName != "Run Test" || info.DeviceID != strings.TrimSpace(string(id)) || info.DeviceType != "SPEAKER" {
+		t.Fatalf("getInfo %+v (device id file %q)", info, id)
+	}
+
+	login := phonetest.Login{Username: "dora", AuthType: creds.AuthStoredSpotify, AuthData: []byte("dora-stored")}
+	form, err := phonetest.New([]byte{7, 7, 7}).AddUserForm(info.DeviceID, info.PublicKey, make([]byte, 16), login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = client.PostForm(s.base, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r zeroconfsrv.Response
+	_ = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if r.Status != 101 {
+		t.Fatalf("addUser: %+v", r)
+	}
+	s.expect("logging in to Spotify")
+	s.expect("login failed; will retry")
+	// Discovery is still up while the login keeps failing.
+	resp, err = client.Get(s.base + "?action=getInfo")
+	if err != nil {
+		t.Fatalf("getInfo after a failed login: %v", err)
+	}
+	resp.Body.Close()
+	s.stop()
+	if strings.Contains(s.log.String(), "dora-stored") || strings.Contains(s.log.String(), "dora ") {
+		t.Fatalf("the log shows the username or the credentials:\n%s", s.log.String())
+	}
+
+	b, err := os.ReadFile(filepath.Join(state, "credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := creds.Parse(b)
+	if err != nil || c.Username != "dora" || string(c.AuthData) != "dora-stored" {
+		t.Fatalf("credentials.json %s: %+v %v", b, c, err)
+	}
+
+	s = startSpeaker(t, state)
+	s.expect("logging in with stored credentials")
+	s.expect("login failed; will retry")
+	s.stop()
+}
