@@ -51,6 +51,9 @@ func (a *agent) check(id string, pass bool, format string, args ...any) {
 // any bug in speakerbox (the guest's one vCPU did not get enough time).
 const starvedMark = "guest starved of CPU"
 
+// maxAttempts bounds the tries of a play step that failed for want of CPU.
+const maxAttempts = 3
+
 // playWithRetry runs a play step, and once more if it failed only
 // because the guest was starved; the retry is said in the verdict.
 func (a *agent) playWithRetry(s plan.Step) {
@@ -64,18 +67,23 @@ func (a *agent) playWithRetry(s plan.Step) {
 		a.mu.Lock()
 		a.held = nil
 		a.mu.Unlock()
+		retry := false
 		if err != nil {
+			// The harness's own trouble (the recorder could not start):
+			// worth one more try, as is a run the guest was starved in.
 			held = append(held, report.FormatCheck(s.ID, false, err.Error()))
+			retry = true
 		}
-		starved := false
 		for _, l := range held {
 			if strings.Contains(l, starvedMark) && strings.Contains(l, " FAIL ") {
-				starved = true
+				retry = true
 			}
 		}
-		if starved && attempt == 1 {
-			first = held[0]
-			a.println(fmt.Sprintf("hil: %s failed for lack of CPU; trying once more", s.ID))
+		if retry && attempt < maxAttempts {
+			if first == "" {
+				first = held[0]
+			}
+			a.println(fmt.Sprintf("hil: %s attempt %d failed (%s); trying again", s.ID, attempt, held[0]))
 			continue
 		}
 		for _, l := range held {
