@@ -88,7 +88,7 @@ func (a *agent) playWithRetry(s plan.Step) {
 		}
 		for _, l := range held {
 			if first != "" && strings.Contains(l, " PASS ") {
-				l += " (second attempt; the first: " + strings.TrimPrefix(first, report.FormatCheck(s.ID, false, "")) + ")"
+				l += fmt.Sprintf(" (attempt %d; the first failed: %s)", attempt, strings.TrimPrefix(first, report.FormatCheck(s.ID, false, "")))
 			}
 			a.println(l)
 		}
