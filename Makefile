@@ -59,9 +59,15 @@ run: build
 clean:
 	rm -rf speakerbox $(DIST)
 
-# Real-kernel tests under QEMU (see README "Testing"); defined by the hil block below.
-hil:
-	@echo "hil: no real-kernel checks yet"
+# --- hil: real-kernel tests --------------------------------------------------
+# Boots Debian's own kernels under QEMU (TCG, never KVM) with the cross-built
+# binaries and checks ALSA, the GPIO relay and the appliance boot against the
+# kernel's drivers (README "Real-kernel tests"). Installs its Debian packages
+# when missing; kernels are cached in .cache/hil. Options go in HILFLAGS,
+# e.g. make hil HILFLAGS='-only raspi3b'.
+HILFLAGS ?=
+hil: cross
+	$(GO) run ./cmd/speakerbox-hil $(HILFLAGS)
 
 # audio: the audio pipeline's numbers in one run (README "Performance"): our
 # Vorbis decoder against libvorbis's oggdec on the same files, the cost of

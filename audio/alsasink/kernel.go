@@ -42,6 +42,12 @@ func (kernel) open(a Address, h hwConfig, start int) (pcm, hwConfig, error) {
 		StartThreshold: uint32(start),
 		// An under-run is declared when the buffer is empty, not before.
 		StopThreshold: uint32(h.bufferFrames()),
+		// The kernel overwrites what has been played with silence. Without
+		// it, a device that runs on past an under-run before the driver
+		// notices (snd-aloop and other timer-driven drivers do) plays the
+		// stale buffer again: half a second of old music instead of a gap.
+		SilenceThreshold: uint32(h.bufferFrames()),
+		SilenceSize:      uint32(h.bufferFrames()),
 	}
 	p, err := alsa.PcmOpen(uint(a.Card), uint(a.Device), alsa.PCM_OUT|alsa.PCM_NORESTART, &cfg)
 	if err != nil {
@@ -59,6 +65,8 @@ func (kernel) open(a Address, h hwConfig, start int) (pcm, hwConfig, error) {
 		cfg.PeriodSize, cfg.PeriodCount = uint32(got.PeriodFrames), uint32(got.Periods)
 		cfg.StartThreshold = uint32(got.bufferFrames() - got.PeriodFrames)
 		cfg.StopThreshold = uint32(got.bufferFrames())
+		cfg.SilenceThreshold = uint32(got.bufferFrames())
+		cfg.SilenceSize = uint32(got.bufferFrames())
 		if err := p.SetConfig(&cfg); err != nil {
 			_ = p.Close()
 			return nil, hwConfig{}, err

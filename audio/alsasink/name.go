@@ -16,6 +16,12 @@ type Card struct {
 	Name  string
 }
 
+// maxIndex is the largest card and device number we accept: ALSA's device
+// nodes are /dev/snd/pcmC<card>D<device>p, and kernels are built with at
+// most 32 cards by default. A larger index in /proc/asound/cards is not a
+// card we could open.
+const maxIndex = 31
+
 // ParseCards reads the contents of /proc/asound/cards. Lines it does not
 // understand are skipped: the file is the kernel's, not ours, and a
 // continuation line ("   Loopback 1") carries nothing we need.
@@ -30,7 +36,7 @@ func ParseCards(data []byte) []Card {
 			continue
 		}
 		idx, err := strconv.Atoi(line[:sp])
-		if err != nil || idx < 0 {
+		if err != nil || idx < 0 || idx > maxIndex {
 			continue
 		}
 		rest := strings.TrimSpace(line[sp:])
@@ -103,7 +109,7 @@ func parseDeviceName(name string) (deviceSpec, error) {
 	dev := 0
 	if len(parts) == 2 {
 		d, err := strconv.Atoi(strings.TrimPrefix(parts[1], "DEV="))
-		if err != nil || d < 0 || d > 31 {
+		if err != nil || d < 0 || d > maxIndex {
 			return deviceSpec{}, fmt.Errorf("ALSA device %q: bad device number %q (want 0..31)", name, parts[1])
 		}
 		dev = d
@@ -123,7 +129,7 @@ func specFromCard(card string, dev int) deviceSpec {
 // must be listed.
 func (s deviceSpec) resolve(name string, cards []Card) (Address, error) {
 	if s.cardIndex >= 0 {
-		if s.cardIndex > 31 {
+		if s.cardIndex > maxIndex {
 			return Address{}, fmt.Errorf("ALSA device %q: card index %d out of range 0..31", name, s.cardIndex)
 		}
 		return Address{Card: s.cardIndex, Device: s.device}, nil

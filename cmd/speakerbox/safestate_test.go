@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -104,6 +105,9 @@ func safeStateChild(mode string) int {
 		}
 		out.Playing("track", 0, time.Minute)
 		fmt.Println("PLAYING")
+		// Wait until the parent has seen the relay on, so an early exit
+		// (fatal, panic) cannot switch it off before the parent looks.
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 		switch mode {
 		case "signal":
 			<-ctx.Done()
@@ -146,6 +150,10 @@ func startChild(t *testing.T, mode string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stdin, err := c.cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.cmd.Stderr = &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -158,8 +166,10 @@ func startChild(t *testing.T, mode string) *child {
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	if got := c.level(t, "SBTEST_RELAY"); got != "1" {
+		_ = c.cmd.Process.Kill()
 		t.Fatalf("relay %q while playing, want 1", got)
 	}
+	_, _ = stdin.Write([]byte("go\n"))
 	return c
 }
 
