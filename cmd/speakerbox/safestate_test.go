@@ -214,12 +214,28 @@ func TestSafeState(t *testing.T) {
 		{"panic", 0, exitPanic},
 		{"panic-main", 0, exitPanic},
 		{"hang", syscall.SIGTERM, exitFailure},
+		// A second signal cuts a hung shutdown short at once.
+		{"hang-twice", syscall.SIGTERM, exitForced},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%v", c.mode, c.signal), func(t *testing.T) {
-			ch := startChild(t, c.mode)
+			mode := c.mode
+			if mode == "hang-twice" {
+				mode = "hang"
+			}
+			ch := startChild(t, mode)
 			if c.signal != 0 {
 				_ = ch.cmd.Process.Signal(c.signal)
+			}
+			if c.mode == "hang-twice" {
+				time.Sleep(200 * time.Millisecond)
+				sent := time.Now()
+				_ = ch.cmd.Process.Signal(c.signal)
+				defer func() {
+					if d := time.Since(sent); d > time.Second {
+						t.Errorf("exit %v after the second signal, want at once", d)
+					}
+				}()
 			}
 			code := ch.wait(t)
 			if code != c.wantCode {
