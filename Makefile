@@ -35,14 +35,9 @@ test: unit fuzz hil
 unit:
 	$(GO) test -race -count=1 ./...
 
-# Runs each Fuzz* function found in the tree for FUZZTIME.
+# Runs each Fuzz* function found in the tree for FUZZTIME (see .ci/fuzz.sh).
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
-	  done; \
-	done
+	GO=$(GO) bash .ci/fuzz.sh $(FUZZTIME)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
