@@ -139,10 +139,15 @@ func (c *Converter) samples(dst []byte, src []float32, g float32) {
 			s16Dither(dst[:2*n], src[:n], c.noise[k:k+n], scale)
 			dst, src, k = dst[2*n:], src[n:], 0
 		}
-	case audio.S24LE:
+	case audio.S24LE, audio.S32LE:
+		// Both are 32-bit containers; S24_LE holds 24 bits in the low bytes.
+		full := 2147483647.0
+		if c.dst.Sample == audio.S24LE {
+			full = 8388607
+		}
 		dst = dst[:4*len(src)]
 		for i, x := range src {
-			binary.LittleEndian.PutUint32(dst[4*i:], uint32(int32(quantise(float64(x)*gf, 8388607))))
+			binary.LittleEndian.PutUint32(dst[4*i:], uint32(int32(quantise(float64(x)*gf, full))))
 		}
 	case audio.S24_3LE:
 		dst = dst[:3*len(src)]
@@ -151,11 +156,6 @@ func (c *Converter) samples(dst []byte, src []float32, g float32) {
 			dst[3*i] = byte(v)
 			dst[3*i+1] = byte(v >> 8)
 			dst[3*i+2] = byte(v >> 16)
-		}
-	case audio.S32LE:
-		dst = dst[:4*len(src)]
-		for i, x := range src {
-			binary.LittleEndian.PutUint32(dst[4*i:], uint32(int32(quantise(float64(x)*gf, 2147483647))))
 		}
 	case audio.FloatLE:
 		dst = dst[:4*len(src)]
