@@ -10,6 +10,7 @@ import (
 	"time"
 
 	connectpb "github.com/devgianlu/go-librespot/proto/spotify/connectstate"
+	"google.golang.org/protobuf/proto"
 )
 
 // fakeClock drives the publisher's timers. Tests wait until the publisher
@@ -475,4 +476,149 @@ func TestPublisherCluster(t *testing.T) {
 	}
 	clk.fire(t, 200*time.Millisecond)
 	checkPut(t, sender.wait(t, 2), "c1", connectpb.PutStateReason_PLAYER_STATE_CHANGED, 5)
+}
+
+// The publisher over the real client and the TLS fake: a 401 on the first
+// PUT refreshes the token once and resends the state; a 429 cools down for
+// its Retry-After and then the latest state goes; a new connection id brings
+// NEW_DEVICE; the inactive call arrives last.
+func TestPublisherOverTheWire(t *testing.T) {
+	w := newEnv(t, nil)
+	w.srv.SetAuthorize(func(tok string) bool { return tok == "tok-b" })
+	clk := newFakeClock()
+	p, err := NewPublisher(PublisherConfig{Sender: w.c, Now: clk.Now, NewTimer: clk.NewTimer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second) // a failure guard
+	defer wcancel()
+
+	p.SetConnectionID("c1")
+	p.Publish(testState(connectpb.PutStateReason_NEW_DEVICE, 100))
+	put, err := w.srv.WaitConnectStatePut(wctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if put.ConnectionID != "c1" || put.Reason != connectpb.PutStateReason_NEW_DEVICE || put.Request.GetDevice().GetDeviceInfo().GetVolume() != 100 {
+		t.Errorf("first PUT %+v", put)
+	}
+	if got := w.tk.calls(); len(got) != 2 || !got[1] {
+		t.Errorf("token calls %v, want one forced refresh after the 401", got)
+	}
+	if r := w.script.received(); len(r) != 2 || len(r[0].Body) == 0 || string(r[0].Body) != string(r[1].Body) {
+		t.Errorf("the 401 and the retry must carry the same body")
+	}
+
+	w.script.add(step{status: 429, retryAfter: "2"})
+	p.Publish(testState(connectpb.PutStateReason_VOLUME_CHANGED, 200))
+	clk.fire(t, 200*time.Millisecond)
+	p.Publish(testState(connectpb.PutStateReason_VOLUME_CHANGED, 300))
+	clk.fire(t, 2*time.Second)
+	if put, err = w.srv.WaitConnectStatePut(wctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if put.Request.GetDevice().GetDeviceInfo().GetVolume() != 300 {
+		t.Errorf("after the cooldown volume %d went out, want the latest (300)", put.Request.GetDevice().GetDeviceInfo().GetVolume())
+	}
+	if r := w.script.received(); len(r) != 4 || r[2].Header.Get("X-Spotify-Connection-Id") != "c1" {
+		t.Errorf("%d requests, want 4 (401, PUT, 429, PUT)", len(r))
+	}
+
+	p.SetConnectionID("c2")
+	clk.fire(t, 200*time.Millisecond)
+	if put, err = w.srv.WaitConnectStatePut(wctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if put.ConnectionID != "c2" || put.Reason != connectpb.PutStateReason_NEW_DEVICE || put.Request.GetDevice().GetDeviceInfo().GetVolume() != 300 {
+		t.Errorf("after the new connection: %+v", put)
+	}
+
+	res := p.Inactive()
+	clk.fire(t, 200*time.Millisecond)
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	in := w.srv.ConnectStateInactives()
+	if len(in) != 1 || in[0].ConnectionID != "c2" || in[0].RawQuery != "notify=false" {
+		t.Errorf("inactive calls %+v", in)
+	}
+	if n := len(w.srv.ConnectStatePuts(testDeviceID)); n != 3 {
+		t.Errorf("%d PUTs recorded, want 3", n)
+	}
+}
+
+// BenchmarkPublisherVolumeBurst reports how many PUTs 100 volume changes
+// cost and what one Publish costs, against proto.Marshal of the same state
+// (the least a publisher without coalescing spends per change, before any
+// network).
+func BenchmarkPublisherVolumeBurst(b *testing.B) {
+	states := make([]*connectpb.PutStateRequest, 100)
+	for i := range states {
+		states[i] = testState(connectpb.PutStateReason_VOLUME_CHANGED, uint32(i+1)*600)
+	}
+	b.Run("burst", func(b *testing.B) {
+		e := startPublisher(b)
+		e.p.SetConnectionID("c1")
+		e.p.Publish(testState(connectpb.PutStateReason_NEW_DEVICE, 0))
+		e.sender.wait(b, 1)
+		var publish, marshal time.Duration
+		b.ResetTimer()
+		for range b.N {
+			before := e.sender.count()
+			start := time.Now()
+			for _, s := range states {
+				e.p.Publish(s)
+			}
+			publish += time.Since(start)
+			e.clk.fire(b, 200*time.Millisecond)
+			if c := e.sender.wait(b, before+1); vol(c) != 60000 {
+				b.Fatalf("sent volume %d, want the last one", vol(c))
+			}
+			start = time.Now()
+			for _, s := range states {
+				if _, err := proto.Marshal(s); err != nil {
+					b.Fatal(err)
+				}
+			}
+			marshal += time.Since(start)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(e.sender.count()-1)/float64(b.N), "PUTs/100changes")
+		b.ReportMetric(float64(publish.Nanoseconds())/float64(100*b.N), "ns/publish")
+		b.ReportMetric(float64(publish)/float64(marshal), "publish/marshal")
+	})
+	// A volume slider dragged for one second: a change every 10 ms.
+	b.Run("drag", func(b *testing.B) {
+		e := startPublisher(b)
+		e.p.SetConnectionID("c1")
+		var next time.Time // when the publisher may send again
+		pending := false
+		settle := func() {
+			if pending && !e.clk.Now().Before(next) {
+				e.sender.wait(b, e.sender.count()+1)
+				next, pending = e.clk.Now().Add(DefaultMinInterval), false
+			}
+		}
+		b.ResetTimer()
+		for range b.N {
+			for _, s := range states {
+				e.p.Publish(s)
+				pending = true
+				settle()
+				e.clk.Advance(10 * time.Millisecond)
+				settle()
+			}
+			for pending {
+				e.clk.Advance(10 * time.Millisecond)
+				settle()
+			}
+			e.clk.Advance(time.Second) // idle before the next drag
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(e.sender.count())/float64(b.N), "PUTs/100changes")
+	})
 }
