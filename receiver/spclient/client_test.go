@@ -248,13 +248,16 @@ func TestServerErrorsRetriedUntilTheDeadline(t *testing.T) {
 	}
 }
 
-// The caller's deadline wins over the default one.
+// The caller's deadline wins over the configured one. (The context's
+// deadline is real time, so here the fake clock starts at the real time; the
+// 20 s budget is spent in fake waits, in a few milliseconds.)
 func TestContextDeadlineBoundsRetries(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(c *Config) { c.Deadline = time.Hour })
+	e.tm.now = time.Now()
 	for range 100 {
 		e.script.add(step{status: 500})
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), e.tm.Now().Add(time.Second))
+	ctx, cancel := context.WithDeadline(context.Background(), e.tm.Now().Add(20*time.Second))
 	defer cancel()
 	_, err := e.c.ResolveContext(ctx, "spotify:album:x")
 	var se *StatusError
@@ -265,8 +268,8 @@ func TestContextDeadlineBoundsRetries(t *testing.T) {
 	for _, d := range e.tm.Sleeps() {
 		total += d
 	}
-	if total > time.Second || len(e.tm.Sleeps()) == 0 {
-		t.Errorf("waits %v for a 1 s deadline", e.tm.Sleeps())
+	if total > 20*time.Second || total+e.c.backoff(len(e.tm.Sleeps())+1) <= 20*time.Second {
+		t.Errorf("waits %v (%v in all) for a 20 s deadline", e.tm.Sleeps(), total)
 	}
 }
 
@@ -402,5 +405,18 @@ func TestNewChecksConfig(t *testing.T) {
 		if _, err := New(c); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// A 503 with Retry-After waits that long rather than the shorter backoff.
+func TestServerErrorHonoursRetryAfter(t *testing.T) {
+	e := newEnv(t, nil)
+	e.srv.SetSpclientContext("spotify:album:x", &connectpb.Context{Uri: "spotify:album:x"})
+	e.script.add(step{status: 503, retryAfter: "4"}, step{status: 502})
+	if _, err := e.c.ResolveContext(context.Background(), "spotify:album:x"); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.tm.Sleeps(); !slices.Equal(s, []time.Duration{4 * time.Second, 375 * time.Millisecond}) {
+		t.Errorf("waits %v, want [4s 375ms]", s)
 	}
 }

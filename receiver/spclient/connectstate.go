@@ -58,7 +58,7 @@ func (c *Client) PutState(ctx context.Context, connectionID string, req *connect
 
 // Inactive tells Spotify this device stopped playing, so the apps drop it at
 // once: PUT /connect-state/v1/devices/<device id>/inactive?notify=false with
-// no body, answered 204.
+// no body, answered 204 (any 2xx counts as done).
 func (c *Client) Inactive(ctx context.Context, connectionID string) error {
 	if connectionID == "" {
 		return ErrNoConnectionID
