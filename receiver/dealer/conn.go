@@ -101,6 +101,7 @@ func (c *conn) wait() {
 func (c *conn) readLoop() {
 	defer c.wg.Done()
 	var lastID string
+	dec := decoder{maxPayload: c.cfg.MaxPayload}
 	for {
 		data, err := c.readFrame()
 		if err != nil {
@@ -110,7 +111,7 @@ func (c *conn) readLoop() {
 		if data == nil {
 			continue // dropped in readFrame
 		}
-		f, err := decodeFrame(data, c.cfg.MaxPayload)
+		f, err := dec.decode(data)
 		if err != nil {
 			if f.kind == frameRequest {
 				c.log.Warn("malformed dealer request; answering failure", "key", f.req.Key, "ident", f.req.Ident, "err", err)

@@ -57,11 +57,23 @@ type commandPayload struct {
 	Command   json.RawMessage `json:"command"`
 }
 
-// decodeFrame parses one text frame. maxPayload bounds a decoded (and
-// decompressed) payload. On an error for a request whose key could be read,
-// the returned frame is a frameRequest with req.Key set, so that the caller
-// can answer it with a failure; any other error means "drop the frame".
+// decoder decodes frames; one per connection, used by its reader only. It
+// keeps its gzip reader, which costs far more to make than to reset.
+type decoder struct {
+	maxPayload int64 // bounds a decoded (and decompressed) payload
+	zr         *gzip.Reader
+}
+
+// decodeFrame parses one text frame with a fresh decoder.
 func decodeFrame(data []byte, maxPayload int64) (frame, error) {
+	return (&decoder{maxPayload: maxPayload}).decode(data)
+}
+
+// decode parses one text frame. On an error for a request whose key could
+// be read, the returned frame is a frameRequest with req.Key set, so that
+// the caller can answer it with a failure; any other error means "drop the
+// frame".
+func (d *decoder) decode(data []byte) (frame, error) {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		// The envelope is broken somewhere (a header that is not a
@@ -81,9 +93,9 @@ func decodeFrame(data []byte, maxPayload int64) (frame, error) {
 	case "pong":
 		return frame{kind: framePong}, nil
 	case "message":
-		return decodeMessage(&env, maxPayload)
+		return d.decodeMessage(&env)
 	case "request":
-		return decodeRequest(&env, maxPayload)
+		return d.decodeRequest(&env)
 	case "":
 		return frame{}, errors.New("frame without a type")
 	default:
@@ -91,7 +103,8 @@ func decodeFrame(data []byte, maxPayload int64) (frame, error) {
 	}
 }
 
-func decodeMessage(env *envelope, maxPayload int64) (frame, error) {
+func (d *decoder) decodeMessage(env *envelope) (frame, error) {
+	maxPayload := d.maxPayload
 	if env.URI == "" {
 		return frame{}, errors.New("message without a uri")
 	}
@@ -129,7 +142,7 @@ func decodeMessage(env *envelope, maxPayload int64) (frame, error) {
 	headers := env.Headers
 	if len(env.Payloads) > 0 {
 		var err error
-		if payload, headers, err = decodeTransfer(env.Headers, payload, maxPayload); err != nil {
+		if payload, headers, err = d.decodeTransfer(env.Headers, payload); err != nil {
 			return frame{}, fmt.Errorf("message %s: %w", env.URI, err)
 		}
 	}
@@ -140,7 +153,8 @@ func decodeMessage(env *envelope, maxPayload int64) (frame, error) {
 	}, nil
 }
 
-func decodeRequest(env *envelope, maxPayload int64) (frame, error) {
+func (d *decoder) decodeRequest(env *envelope) (frame, error) {
+	maxPayload := d.maxPayload
 	if env.Key == "" {
 		return frame{}, errors.New("request without a key")
 	}
@@ -154,7 +168,7 @@ func decodeRequest(env *envelope, maxPayload int64) (frame, error) {
 	if int64(len(env.Payload.Compressed)) > maxPayload {
 		return f, fmt.Errorf("request payload larger than %d bytes", maxPayload)
 	}
-	data, _, err := decodeTransfer(env.Headers, env.Payload.Compressed, maxPayload)
+	data, _, err := d.decodeTransfer(env.Headers, env.Payload.Compressed)
 	if err != nil {
 		return f, fmt.Errorf("request payload: %w", err)
 	}
@@ -184,7 +198,7 @@ func decodeRequest(env *envelope, maxPayload int64) (frame, error) {
 
 // decodeTransfer undoes a Transfer-Encoding header (only gzip exists) and
 // returns the headers without it.
-func decodeTransfer(headers map[string]string, data []byte, maxPayload int64) ([]byte, map[string]string, error) {
+func (d *decoder) decodeTransfer(headers map[string]string, data []byte) ([]byte, map[string]string, error) {
 	name, enc := "", ""
 	for k, v := range headers {
 		if strings.EqualFold(k, "Transfer-Encoding") {
@@ -198,18 +212,23 @@ func decodeTransfer(headers map[string]string, data []byte, maxPayload int64) ([
 	if !strings.EqualFold(enc, "gzip") {
 		return nil, nil, fmt.Errorf("unsupported transfer encoding %q", enc)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	var err error
+	if d.zr == nil {
+		d.zr, err = gzip.NewReader(bytes.NewReader(data))
+	} else {
+		err = d.zr.Reset(bytes.NewReader(data))
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("gunzip: %w", err)
 	}
 	// A small gzip stream can expand to anything: read one byte past the
 	// limit to notice.
-	out, err := io.ReadAll(io.LimitReader(zr, maxPayload+1))
+	out, err := io.ReadAll(io.LimitReader(d.zr, d.maxPayload+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("gunzip: %w", err)
 	}
-	if int64(len(out)) > maxPayload {
-		return nil, nil, fmt.Errorf("gunzipped payload larger than %d bytes", maxPayload)
+	if int64(len(out)) > d.maxPayload {
+		return nil, nil, fmt.Errorf("gunzipped payload larger than %d bytes", d.maxPayload)
 	}
 	rest := make(map[string]string, len(headers)-1)
 	for k, v := range headers {

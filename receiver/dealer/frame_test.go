@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -203,8 +205,18 @@ func FuzzDealerFrame(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	const limit = 4096
+	// A connection's decoder lives long and keeps its gzip reader: after
+	// any input it must decode exactly as a fresh one does.
+	var mu sync.Mutex
+	kept := &decoder{maxPayload: limit}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := decodeFrame(data, limit)
+		mu.Lock()
+		fr2, err2 := kept.decode(data)
+		mu.Unlock()
+		if (err == nil) != (err2 == nil) || !reflect.DeepEqual(fr, fr2) {
+			t.Fatalf("a kept decoder gives %+v, %v; a fresh one %+v, %v", fr2, err2, fr, err)
+		}
 		if err != nil {
 			if fr.kind != 0 && (fr.kind != frameRequest || fr.req.Key == "") {
 				t.Fatalf("error %v with a frame of kind %d that cannot be answered", err, fr.kind)

@@ -44,6 +44,9 @@ type DealerServer struct {
 	pongs   int // answers to our own pings (RoundTrip)
 	replies map[string][]bool
 	other   [][]byte // frames from the device that are neither ping nor reply
+
+	gzMu sync.Mutex
+	gzw  *gzip.Writer
 }
 
 type dealerServerConn struct {
@@ -273,7 +276,7 @@ func (s *DealerServer) SendMessage(ctx context.Context, m DealerMessage) error {
 	case m.Payload != nil:
 		p := m.Payload
 		if m.Gzip {
-			p = dealerGzip(p)
+			p = s.dealerGzip(p)
 			headers["Transfer-Encoding"] = "gzip"
 		}
 		payloads = append(payloads, base64.StdEncoding.EncodeToString(p))
@@ -301,7 +304,7 @@ func (s *DealerServer) SendRequest(ctx context.Context, r DealerRequest) error {
 	headers := map[string]string{}
 	p := r.Payload
 	if r.Gzip {
-		p = dealerGzip(p)
+		p = s.dealerGzip(p)
 		headers["Transfer-Encoding"] = "gzip"
 	}
 	var env struct {
@@ -345,11 +348,19 @@ func (s *DealerServer) Close() {
 	s.wg.Wait()
 }
 
-func dealerGzip(p []byte) []byte {
+// dealerGzip compresses p. The writer is kept: a new one costs far more
+// than compressing a command, and benchmarks push many.
+func (s *DealerServer) dealerGzip(p []byte) []byte {
+	s.gzMu.Lock()
+	defer s.gzMu.Unlock()
 	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	_, _ = zw.Write(p) // writes to a bytes.Buffer do not fail
-	_ = zw.Close()
+	if s.gzw == nil {
+		s.gzw = gzip.NewWriter(&b)
+	} else {
+		s.gzw.Reset(&b)
+	}
+	_, _ = s.gzw.Write(p) // writes to a bytes.Buffer do not fail
+	_ = s.gzw.Close()
 	return b.Bytes()
 }
 
