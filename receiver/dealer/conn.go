@@ -47,7 +47,7 @@ type conn struct {
 
 	mu      sync.Mutex
 	closed  bool
-	pending map[*pendingReply]struct{}
+	pending map[string]*pendingReply // by request key
 }
 
 func newConn(ctx context.Context, cfg *Config, log *slog.Logger, ws *websocket.Conn, in chan<- incoming) *conn {
@@ -58,7 +58,7 @@ func newConn(ctx context.Context, cfg *Config, log *slog.Logger, ws *websocket.C
 		in:      in,
 		out:     make(chan []byte, 64),
 		done:    make(chan struct{}),
-		pending: make(map[*pendingReply]struct{}),
+		pending: make(map[string]*pendingReply),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	// Our own limit in readLoop drops an oversized frame and keeps the
@@ -83,7 +83,7 @@ func (c *conn) end(err error) {
 		c.pending = nil
 		c.mu.Unlock()
 		// A reply can no longer reach the server that asked.
-		for p := range pending {
+		for _, p := range pending {
 			if p.done.CompareAndSwap(false, true) && p.stop != nil {
 				p.stop()
 			}
@@ -115,7 +115,9 @@ func (c *conn) readLoop() {
 		if err != nil {
 			if f.kind == frameRequest {
 				c.log.Warn("malformed dealer request; answering failure", "key", f.req.Key, "ident", f.req.Ident, "err", err)
-				c.send(replyFrame(f.req.Key, false))
+				if p := c.track(f.req.Key); p != nil {
+					p.finish(false)
+				}
 			} else {
 				c.log.Warn("dropping malformed dealer frame", "bytes", len(data), "err", err)
 			}
@@ -144,7 +146,7 @@ func (c *conn) readLoop() {
 		case frameRequest:
 			p := c.track(f.req.Key)
 			if p == nil {
-				return // the connection is ending
+				continue // a duplicate, or the connection is ending
 			}
 			req := f.req
 			req.Reply = p.reply
@@ -256,8 +258,10 @@ type pendingReply struct {
 	stop func() bool // the deadline; set under c.mu before anyone can read it
 }
 
-// track registers a request and arms its reply deadline; nil when the
-// connection has ended.
+// track registers a request and arms its reply deadline. It returns nil
+// when the connection has ended, or when a request with the same key is
+// still waiting for its reply: that one's reply answers the key, and a
+// second would break "one reply per key".
 func (c *conn) track(key string) *pendingReply {
 	p := &pendingReply{c: c, key: key}
 	c.mu.Lock()
@@ -265,7 +269,11 @@ func (c *conn) track(key string) *pendingReply {
 	if c.closed {
 		return nil
 	}
-	c.pending[p] = struct{}{}
+	if _, dup := c.pending[key]; dup {
+		c.log.Warn("dealer request repeats a key still waiting for its reply; ignored", "key", key)
+		return nil
+	}
+	c.pending[key] = p
 	p.stop = c.cfg.AfterFunc(c.cfg.ReplyTimeout, func() {
 		if p.finish(false) {
 			c.log.Warn("no reply to a dealer request in time; answered failure", "key", key, "timeout", c.cfg.ReplyTimeout)
@@ -288,7 +296,9 @@ func (p *pendingReply) finish(success bool) bool {
 	}
 	c := p.c
 	c.mu.Lock()
-	delete(c.pending, p)
+	if c.pending[p.key] == p {
+		delete(c.pending, p.key)
+	}
 	stop := p.stop
 	c.mu.Unlock()
 	if stop != nil {

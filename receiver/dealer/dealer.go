@@ -14,8 +14,11 @@
 // QueueLimit messages and requests; beyond that a message is dropped and a
 // request answered with failure, both logged), while pings, pongs and
 // replies go on. Every request gets exactly one reply: the consumer's, or a
-// failure when ReplyTimeout passes first. Malformed frames are logged and
-// dropped; a malformed request that names its key is answered with failure.
+// failure when ReplyTimeout passes first (a request repeating the key of one
+// still waiting is ignored; a request whose connection is gone, or that was
+// answered by its deadline while queued, is not delivered). Malformed frames
+// are logged and dropped; a malformed request that names its key is
+// answered with failure.
 //
 // Closing is cancelling Run's context: Run then closes the socket without a
 // close handshake, waits for its goroutines and returns, also in the middle

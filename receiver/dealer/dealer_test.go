@@ -810,3 +810,24 @@ func TestAddrAndTokenErrorsRetry(t *testing.T) {
 		})
 	}
 }
+
+func TestRepeatedKeyGetsOneReply(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connected(1)
+	h.sendRequest("dup", false, map[string]any{"endpoint": "pause"})
+	req := expect[dealer.Request](h)
+	h.sendRequest("dup", false, map[string]any{"endpoint": "pause"})
+	if err := h.srv.RoundTrip(h.ctx()); err != nil { // the repeat has been read
+		t.Fatal(err)
+	}
+	req.Reply(true)
+	h.fence("fence") // fails if the repeat was delivered
+	if got := h.srv.Replies("dup"); len(got) != 1 || !got[0] {
+		t.Errorf("replies %v, want [true]", got)
+	}
+	// Once answered, the key may come again as a new request.
+	h.sendRequest("dup", false, map[string]any{"endpoint": "resume"})
+	if req := expect[dealer.Request](h); req.Endpoint != "resume" {
+		t.Fatalf("request %+v", req)
+	}
+}

@@ -3,12 +3,15 @@ package dealer
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func gz(b []byte) []byte {
@@ -53,7 +56,17 @@ func TestDecodeFrame(t *testing.T) {
 			},
 		},
 		{
-			name: "pusher connection id from the uri, header name in another case",
+			name: "pusher connection id, header name in another case",
+			in:   `{"type":"message","uri":"hm://pusher/v1/connections/other","headers":{"spotify-connection-id":"abc="}}`,
+			kind: frameConnectionID,
+			check: func(t *testing.T, f frame) {
+				if f.id != "abc=" {
+					t.Errorf("id %q", f.id)
+				}
+			},
+		},
+		{
+			name: "pusher connection id from the uri",
 			in:   `{"type":"message","uri":"hm://pusher/v1/connections/abc%3D"}`,
 			kind: frameConnectionID,
 			check: func(t *testing.T, f frame) {
@@ -245,4 +258,36 @@ func FuzzDealerFrame(f *testing.F) {
 			t.Fatalf("no error and no kind")
 		}
 	})
+}
+
+func TestBackoffDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		jitter   float64
+		failures int
+		want     time.Duration
+	}{
+		{0, 1, 500 * time.Millisecond},
+		{0.999999999, 1, time.Second},
+		{0.999999999, 2, 2 * time.Second},
+		{0.999999999, 6, 32 * time.Second},
+		{0.999999999, 7, time.Minute},
+		{0, 7, 30 * time.Second},
+		{0.999999999, 1000, time.Minute}, // no overflow, no give-up
+	} {
+		d, err := New(Config{
+			Client: &http.Client{},
+			Addr:   func(context.Context) (string, error) { return "", nil },
+			Token:  func(context.Context, bool) (string, error) { return "", nil },
+			Jitter: func() float64 { return tt.jitter },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.backoff(tt.failures); got.Round(time.Millisecond) != tt.want {
+			t.Errorf("jitter %v, failure %d: backoff %s, want %s", tt.jitter, tt.failures, got, tt.want)
+		}
+		if d.cfg.PingInterval != 30*time.Second || d.cfg.ReplyTimeout != 5*time.Second {
+			t.Errorf("defaults: ping %s, reply timeout %s", d.cfg.PingInterval, d.cfg.ReplyTimeout)
+		}
+	}
 }
