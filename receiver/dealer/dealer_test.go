@@ -831,3 +831,44 @@ func TestRepeatedKeyGetsOneReply(t *testing.T) {
 		t.Fatalf("request %+v", req)
 	}
 }
+
+// A TLS listener that also offers HTTP/2 (as a shared fake may) still gets
+// an HTTP/1.1 upgrade: the transport keeps websocket upgrades on HTTP/1.1.
+func TestUpgradeWithHTTP2Offered(t *testing.T) {
+	srv := spotifytest.NewDealerServer()
+	hs := httptest.NewUnstartedServer(srv)
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close)
+	client := hs.Client()
+	if tr, ok := client.Transport.(*http.Transport); !ok || !tr.ForceAttemptHTTP2 && tr.TLSClientConfig.NextProtos == nil {
+		t.Fatalf("the test client does not offer h2: %T", client.Transport)
+	}
+	d, err := dealer.New(dealer.Config{
+		Client: client,
+		Addr:   func(context.Context) (string, error) { return strings.TrimPrefix(hs.URL, "https://"), nil },
+		Token:  func(context.Context, bool) (string, error) { return "t", nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wctx, wcancel := context.WithTimeout(ctx, guard)
+	defer wcancel()
+	id, err := srv.WaitConnection(wctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-d.Events():
+		if got, ok := ev.(dealer.ConnectionID); !ok || got.ID != id {
+			t.Fatalf("event %+v, want ConnectionID %q", ev, id)
+		}
+	case <-time.After(guard):
+		t.Fatal("no event")
+	}
+}
