@@ -53,7 +53,7 @@ type Login5Server struct {
 
 type login5User struct {
 	canonical string
-	creds     map[string]bool
+	creds     map[string]bool // stored credential -> issued by login5 (not AddUser)
 }
 
 type login5Pending struct {
@@ -96,7 +96,22 @@ func (s *Login5Server) AddUser(canonical string, storedCredential []byte) {
 		u = &login5User{canonical: canonical, creds: map[string]bool{}}
 		s.users[key] = u
 	}
-	u.creds[string(storedCredential)] = true
+	u.creds[string(storedCredential)] = false
+}
+
+// RetireStoredCredentials makes every stored credential that login5 itself
+// handed out (LoginOk.stored_credential) stop working; those given to
+// AddUser still work.
+func (s *Login5Server) RetireStoredCredentials() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.users {
+		for c, own := range u.creds {
+			if own {
+				delete(u.creds, c)
+			}
+		}
+	}
 }
 
 // SetTokenLifetime sets access_token_expires_in (seconds) of later logins.
@@ -256,7 +271,10 @@ func (s *Login5Server) answer(req *pb.LoginRequest) *pb.LoginResponse {
 		return s.errorLocked(pb.LoginError_UNSUPPORTED_LOGIN_PROTOCOL)
 	}
 	u := s.users[strings.ToLower(sc.GetUsername())]
-	if u == nil || !u.creds[string(sc.GetData())] {
+	if u == nil {
+		return s.errorLocked(pb.LoginError_INVALID_CREDENTIALS)
+	}
+	if _, known := u.creds[string(sc.GetData())]; !known {
 		return s.errorLocked(pb.LoginError_INVALID_CREDENTIALS)
 	}
 	n := len(s.issued) + 1
