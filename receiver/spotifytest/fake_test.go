@@ -372,4 +372,3 @@ func TestCleanupClosesTheListener(t *testing.T) {
 		t.Fatalf("listener %s still accepts after cleanup", addr)
 	}
 }
-
