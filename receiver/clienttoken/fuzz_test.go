@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func FuzzParseResponse(f *testing.F) {
+func FuzzClientTokenResponse(f *testing.F) {
 	for _, m := range []*pbhttp.ClientTokenResponse{
 		{ResponseType: pbhttp.ClientTokenResponseType_RESPONSE_GRANTED_TOKEN_RESPONSE,
 			Response: &pbhttp.ClientTokenResponse_GrantedToken{GrantedToken: &pbhttp.GrantedTokenResponse{

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func FuzzParseResponse(f *testing.F) {
+func FuzzLogin5Response(f *testing.F) {
 	for _, m := range []*pb.LoginResponse{
 		{Response: &pb.LoginResponse_Ok{Ok: &pb.LoginOk{Username: "u", AccessToken: "t", StoredCredential: []byte("c"), AccessTokenExpiresIn: 3600}}},
 		{Response: &pb.LoginResponse_Error{Error: pb.LoginError_TIMEOUT}},
