@@ -142,6 +142,8 @@ type Client struct {
 	lock chan struct{} // serialises logins; a waiting caller can give up
 	gen  atomic.Uint64 // counts logins, so a forced caller can see one happened while it waited
 
+	waiting func() // test hook: a caller has read gen and now waits for lock
+
 	// guarded by lock
 	token     string
 	expiresAt time.Time
@@ -149,7 +151,8 @@ type Client struct {
 	mu       sync.Mutex
 	username string // canonical, from the last LoginOk
 	l5cred   []byte // login5's own stored credential, used for re-logins
-	bad      string // a token reported bad by Invalidate
+	current  string // the token Token hands out, for Invalidate to compare
+	bad      bool   // current was reported bad by Invalidate
 }
 
 // New checks cfg and returns a Client. It makes no request.
@@ -216,7 +219,9 @@ func (c *Client) StoredCredential() []byte {
 func (c *Client) Invalidate(token string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bad = token
+	if token != "" && token == c.current {
+		c.bad = true
+	}
 }
 
 // Token returns an access token. With force, or when the current one is
@@ -226,6 +231,9 @@ func (c *Client) Invalidate(token string) {
 // GetLogin5TokenFunc.
 func (c *Client) Token(ctx context.Context, force bool) (string, error) {
 	seen := c.gen.Load()
+	if c.waiting != nil {
+		c.waiting()
+	}
 	select {
 	case c.lock <- struct{}{}:
 	case <-ctx.Done():
@@ -237,7 +245,7 @@ func (c *Client) Token(ctx context.Context, force bool) (string, error) {
 		force = false // someone logged in while we waited
 	}
 	c.mu.Lock()
-	bad := c.token != "" && c.bad == c.token
+	bad := c.bad
 	c.mu.Unlock()
 	start := c.cfg.Now()
 	if !force && !bad && c.token != "" && start.Before(c.expiresAt.Add(-RefreshMargin)) {
@@ -258,6 +266,7 @@ func (c *Client) Token(ctx context.Context, force bool) (string, error) {
 	c.expiresAt = start.Add(time.Duration(ok.GetAccessTokenExpiresIn()) * time.Second)
 	c.gen.Add(1)
 	c.mu.Lock()
+	c.current, c.bad = c.token, false
 	c.username = ok.GetUsername()
 	if len(ok.GetStoredCredential()) > 0 {
 		c.l5cred = bytes.Clone(ok.GetStoredCredential())

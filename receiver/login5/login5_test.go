@@ -223,6 +223,12 @@ func TestForceAndInvalidate(t *testing.T) {
 	if n := e.f.Login5().Stats().Logins; n != 3 {
 		t.Fatalf("%d logins, want 3", n)
 	}
+	// A stale report after a current one does not undo it.
+	e.c.Invalidate(third)
+	e.c.Invalidate(second)
+	if tok := e.token(t, false); tok == third {
+		t.Fatal("the current token's invalidation was lost to a stale one")
+	}
 }
 
 func TestConcurrentCallersShareOneLogin(t *testing.T) {
