@@ -192,17 +192,46 @@ func TestKnobAnyHost(t *testing.T) {
 
 func TestKnobDelayHoldsTheAnswerBack(t *testing.T) {
 	f := spotifytest.New(t)
-	f.Handle("spclient.test", echoHandler("sp"))
+	reached := make(chan struct{}, 10)
+	f.Handle("spclient.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+		echoHandler("sp").ServeHTTP(w, r)
+	}))
 	k := f.Knob("spclient.test", "/slow")
 	k.SetDelay(time.Hour)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://spclient.test/slow", nil)
-	_, err := f.Client().Do(req)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("delayed request: err = %v, want the client's deadline", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://spclient.test/slow", nil)
+		resp, err := f.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	// Wait (by polling, not by guessing a duration) until the fake has the
+	// request: from then on only the delay keeps it from the handler.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for len(f.Requests()) == 0 {
+		<-tick.C
 	}
+	select {
+	case <-reached:
+		t.Fatal("a delayed request reached the handler")
+	case err := <-errc:
+		t.Fatalf("a delayed request was answered: %v", err)
+	default:
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("delayed request: err = %v, want the client's cancellation", err)
+	}
+	if len(reached) != 0 {
+		t.Fatal("the handler ran for a request abandoned during its delay")
+	}
+
 	// Not delayed: another path, then the same path after Reset.
 	if resp, _ := do(t, f.Client(), http.MethodGet, "https://spclient.test/fast", ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("unmatched path: %d", resp.StatusCode)
@@ -210,6 +239,9 @@ func TestKnobDelayHoldsTheAnswerBack(t *testing.T) {
 	k.Reset()
 	if resp, body := do(t, f.Client(), http.MethodGet, "https://spclient.test/slow", ""); resp.StatusCode != http.StatusOK || body != "sp GET /slow " {
 		t.Fatalf("after Reset: %d %q", resp.StatusCode, body)
+	}
+	if len(reached) != 2 {
+		t.Fatalf("handler reached %d times, want 2", len(reached))
 	}
 }
 
