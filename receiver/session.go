@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/speakerbox/speakerbox/receiver/redact"
+	"github.com/speakerbox/speakerbox/internal/redact"
 )
 
 // Spotify's AuthenticationType values that matter here.

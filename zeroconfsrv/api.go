@@ -18,9 +18,9 @@ import (
 	"github.com/devgianlu/go-librespot/dh"
 	devicespb "github.com/devgianlu/go-librespot/proto/spotify/connectstate/devices"
 
-	"github.com/speakerbox/speakerbox/receiver/redact"
+	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/internal/redact"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/blob"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 )
 
 // MaxBodyBytes bounds a request body; real addUser forms are about 1 KiB.

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 func credentialsCommand() *command {

@@ -10,7 +10,7 @@ import (
 
 	"log/slog"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 func seedStore(t *testing.T) string {

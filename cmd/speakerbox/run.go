@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
+	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/internal/redact"
+	"github.com/speakerbox/speakerbox/internal/statedir"
 	"github.com/speakerbox/speakerbox/receiver"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
-	"github.com/speakerbox/speakerbox/receiver/redact"
-	"github.com/speakerbox/speakerbox/receiver/statedir"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 )
 
 func runCommand() *command {

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 

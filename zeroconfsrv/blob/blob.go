@@ -29,7 +29,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 const (

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 

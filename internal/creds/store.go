@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/speakerbox/speakerbox/receiver/redact"
-	"github.com/speakerbox/speakerbox/receiver/statedir"
+	"github.com/speakerbox/speakerbox/internal/redact"
+	"github.com/speakerbox/speakerbox/internal/statedir"
 )
 
 // File names in the state directory.
