@@ -42,6 +42,8 @@ const handoffTimeout = 5 * time.Second
 
 // CredentialStore is where addUser puts credentials (creds.Store).
 type CredentialStore interface {
+	// Put stores a phone's handover before Spotify has seen it (the store
+	// keeps it as unverified, and bounds how many of those it keeps).
 	Put(c creds.Credentials) error
 	Forget(username string) (bool, error)
 }
