@@ -12,6 +12,8 @@ import (
 	"github.com/devgianlu/go-librespot/apresolve"
 	pb "github.com/devgianlu/go-librespot/proto/spotify"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 // APDialer logs in to Spotify's real access point: apresolve for the
@@ -26,7 +28,7 @@ type APDialer struct {
 }
 
 // Dial implements Dialer.
-func (d *APDialer) Dial(ctx context.Context, c Credentials) (Conn, error) {
+func (d *APDialer) Dial(ctx context.Context, c creds.Credentials) (Conn, error) {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = 45 * time.Second
@@ -40,15 +42,15 @@ func (d *APDialer) Dial(ctx context.Context, c Credentials) (Conn, error) {
 		return nil, fmt.Errorf("resolve access point: %w", err)
 	}
 	conn := ap.NewAccesspoint(lg, addr, d.DeviceID)
-	creds := &pb.LoginCredentials{
+	login := &pb.LoginCredentials{
 		Typ:      pb.AuthenticationType(c.AuthType).Enum(),
 		AuthData: c.AuthData,
 	}
 	// A device-flow token carries no username; the access point derives it.
 	if c.Username != "" {
-		creds.Username = proto.String(c.Username)
+		login.Username = proto.String(c.Username)
 	}
-	if err := conn.Connect(ctx, creds); err != nil {
+	if err := conn.Connect(ctx, login); err != nil {
 		conn.Close()
 		var le *ap.AccesspointLoginError
 		if errors.As(err, &le) && le.Message != nil && permanent(le.Message.GetErrorCode()) {
@@ -75,6 +77,6 @@ type apConn struct{ ap *ap.Accesspoint }
 func (c *apConn) Username() string      { return c.ap.Username() }
 func (c *apConn) Done() <-chan struct{} { return c.ap.Done() }
 func (c *apConn) Close()                { c.ap.Close() }
-func (c *apConn) Reusable() Credentials {
-	return Credentials{Username: c.ap.Username(), AuthType: AuthStored, AuthData: c.ap.StoredCredentials()}
+func (c *apConn) Reusable() creds.Credentials {
+	return creds.Credentials{Username: c.ap.Username(), AuthType: creds.AuthStoredSpotify, AuthData: c.ap.StoredCredentials()}
 }

@@ -3,26 +3,13 @@ package receiver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
-	"github.com/speakerbox/speakerbox/receiver/redact"
+	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/internal/redact"
 )
-
-// Spotify's AuthenticationType values that matter here.
-const (
-	AuthStored = 1 // reusable credentials from an earlier login or a ZeroConf blob
-	AuthToken  = 3 // an OAuth access token
-)
-
-// Credentials is a Spotify login as the access point takes it.
-type Credentials struct {
-	Username string
-	AuthType int32
-	AuthData []byte
-}
 
 // Conn is one logged-in connection to Spotify's access point.
 type Conn interface {
@@ -30,7 +17,7 @@ type Conn interface {
 	Username() string
 	// Reusable is the stored-credentials login the access point handed back;
 	// the next start logs in with it.
-	Reusable() Credentials
+	Reusable() creds.Credentials
 	// Done is closed when the connection is lost for good.
 	Done() <-chan struct{}
 	Close()
@@ -39,7 +26,7 @@ type Conn interface {
 // Dialer logs in to Spotify. The real one speaks to the access point; tests
 // use a fake, since the access point's handshake cannot be faked on the wire.
 type Dialer interface {
-	Dial(ctx context.Context, c Credentials) (Conn, error)
+	Dial(ctx context.Context, c creds.Credentials) (Conn, error)
 }
 
 // RejectedError is a login the access point refused for a reason that
@@ -59,8 +46,14 @@ type SessionEvent struct {
 // SessionConfig configures a Session.
 type SessionConfig struct {
 	Dialer Dialer
-	// Save persists the reusable credentials after a successful login.
-	Save func(Credentials) error
+	// Accepted is told after every successful login: used is what the
+	// session logged in with, reusable what the access point handed back
+	// for the next login (its AuthData may be empty). The store keeps the
+	// login as verified.
+	Accepted func(used, reusable creds.Credentials) error
+	// Rejected is told when the access point refused used for good; the
+	// store drops it if no earlier login verified it.
+	Rejected func(used creds.Credentials) error
 	// Events receives session events; it must not block.
 	Events func(SessionEvent)
 	Log    *slog.Logger
@@ -85,7 +78,7 @@ type Session struct {
 }
 
 type sessionCmd struct {
-	creds  *Credentials
+	login  *creds.Credentials
 	logout bool
 }
 
@@ -106,8 +99,11 @@ func NewSession(cfg SessionConfig) *Session {
 	if cfg.Events == nil {
 		cfg.Events = func(SessionEvent) {}
 	}
-	if cfg.Save == nil {
-		cfg.Save = func(Credentials) error { return nil }
+	if cfg.Accepted == nil {
+		cfg.Accepted = func(_, _ creds.Credentials) error { return nil }
+	}
+	if cfg.Rejected == nil {
+		cfg.Rejected = func(creds.Credentials) error { return nil }
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -117,9 +113,9 @@ func NewSession(cfg SessionConfig) *Session {
 
 // Login hands over new credentials: the current user (if any) is logged out
 // and the new one logged in. It does not block on the network.
-func (s *Session) Login(ctx context.Context, c Credentials) error {
+func (s *Session) Login(ctx context.Context, c creds.Credentials) error {
 	select {
-	case s.cmds <- sessionCmd{creds: &c}:
+	case s.cmds <- sessionCmd{login: &c}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -143,9 +139,9 @@ type dialResult struct {
 
 // Run keeps the session until ctx ends. initial may be nil (no stored
 // credentials: wait for a phone).
-func (s *Session) Run(ctx context.Context, initial *Credentials) error {
+func (s *Session) Run(ctx context.Context, initial *creds.Credentials) error {
 	var (
-		creds    = initial
+		login    = initial
 		conn     Conn
 		failures int
 		dialing  chan dialResult
@@ -180,7 +176,7 @@ func (s *Session) Run(ctx context.Context, initial *Credentials) error {
 		cancel = c
 		ch := make(chan dialResult, 1)
 		dialing = ch
-		cr := *creds
+		cr := *login
 		log.Info("logging in to Spotify", "user", redact.Username(cr.Username), "attempt", failures+1)
 		go func() {
 			c, err := s.cfg.Dialer.Dial(dctx, cr)
@@ -190,7 +186,7 @@ func (s *Session) Run(ctx context.Context, initial *Credentials) error {
 	defer disconnect()
 
 	for {
-		if creds != nil && conn == nil && dialing == nil && retry == nil {
+		if login != nil && conn == nil && dialing == nil && retry == nil {
 			startDial()
 		}
 		var connDone <-chan struct{}
@@ -206,9 +202,9 @@ func (s *Session) Run(ctx context.Context, initial *Credentials) error {
 			failures = 0
 			if cmd.logout {
 				log.Info("logged out; waiting for a phone to connect")
-				creds = nil
+				login = nil
 			} else {
-				creds = cmd.creds
+				login = cmd.login
 			}
 
 		case r := <-dialing:
@@ -218,13 +214,16 @@ func (s *Session) Run(ctx context.Context, initial *Credentials) error {
 				var rej *RejectedError
 				if errors.As(r.err, &rej) {
 					log.Error("Spotify refused the login; waiting for new credentials from a phone",
-						"user", redact.Username(creds.Username), "reason", rej.Reason)
-					creds = nil
+						"user", redact.Username(login.Username), "reason", rej.Reason)
+					if err := s.cfg.Rejected(*login); err != nil {
+						log.Error("could not drop the refused credentials", "err", err)
+					}
+					login = nil
 					continue
 				}
 				failures++
 				d := s.backoff(failures)
-				log.Warn("login failed; will retry", "user", redact.Username(creds.Username), "err", r.err, "retry_in", d.Round(time.Millisecond))
+				log.Warn("login failed; will retry", "user", redact.Username(login.Username), "err", r.err, "retry_in", d.Round(time.Millisecond))
 				retry = s.cfg.After(d)
 				continue
 			}
@@ -233,11 +232,11 @@ func (s *Session) Run(ctx context.Context, initial *Credentials) error {
 			if reusable.Username == "" {
 				reusable.Username = conn.Username()
 			}
+			if err := s.cfg.Accepted(*login, reusable); err != nil {
+				log.Error("could not store the accepted credentials", "err", err)
+			}
 			if len(reusable.AuthData) > 0 {
-				creds = &reusable
-				if err := s.cfg.Save(reusable); err != nil {
-					log.Error("could not store the reusable credentials", "err", err)
-				}
+				login = &reusable
 			}
 			log.Info("logged in to Spotify", "user", redact.Username(conn.Username()))
 			s.cfg.Events(SessionEvent{Kind: "session_connected", Username: conn.Username()})
@@ -262,9 +261,4 @@ func (s *Session) backoff(failures int) time.Duration {
 	}
 	d = min(d, s.cfg.MaxBackoff)
 	return d/2 + time.Duration(float64(d/2)*s.cfg.Jitter())
-}
-
-func (c Credentials) String() string {
-	// Credentials must never reach a log whole, even by accident.
-	return fmt.Sprintf("Credentials{user %s, type %d, %d bytes}", redact.Username(c.Username), c.AuthType, len(c.AuthData))
 }

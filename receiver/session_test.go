@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 type fakeConn struct {
@@ -21,19 +23,19 @@ func newFakeConn(user string) *fakeConn {
 func (c *fakeConn) Username() string      { return c.user }
 func (c *fakeConn) Done() <-chan struct{} { return c.done }
 func (c *fakeConn) Close()                { c.closeOnce.Do(func() { close(c.closed) }) }
-func (c *fakeConn) Reusable() Credentials {
-	return Credentials{Username: c.user, AuthType: AuthStored, AuthData: []byte("reusable-" + c.user)}
+func (c *fakeConn) Reusable() creds.Credentials {
+	return creds.Credentials{Username: c.user, AuthType: creds.AuthStoredSpotify, AuthData: []byte("reusable-" + c.user)}
 }
 
 // fakeDialer hands each Dial call to the test, which answers it.
 type fakeDialer struct{ calls chan dialCall }
 
 type dialCall struct {
-	creds Credentials
+	creds creds.Credentials
 	reply chan dialResult
 }
 
-func (d *fakeDialer) Dial(ctx context.Context, c Credentials) (Conn, error) {
+func (d *fakeDialer) Dial(ctx context.Context, c creds.Credentials) (Conn, error) {
 	call := dialCall{creds: c, reply: make(chan dialResult, 1)}
 	d.calls <- call
 	select {
@@ -44,31 +46,36 @@ func (d *fakeDialer) Dial(ctx context.Context, c Credentials) (Conn, error) {
 	}
 }
 
+type accepted struct{ used, reusable creds.Credentials }
+
 type harness struct {
-	t      *testing.T
-	s      *Session
-	dialer *fakeDialer
-	delays chan time.Duration
-	fire   chan time.Time
-	events chan SessionEvent
-	saved  chan Credentials
-	cancel context.CancelFunc
-	done   chan error
+	t        *testing.T
+	s        *Session
+	dialer   *fakeDialer
+	delays   chan time.Duration
+	fire     chan time.Time
+	events   chan SessionEvent
+	saved    chan accepted
+	rejected chan creds.Credentials
+	cancel   context.CancelFunc
+	done     chan error
 }
 
-func newHarness(t *testing.T, initial *Credentials) *harness {
+func newHarness(t *testing.T, initial *creds.Credentials) *harness {
 	h := &harness{
-		t:      t,
-		dialer: &fakeDialer{calls: make(chan dialCall)},
-		delays: make(chan time.Duration, 16),
-		fire:   make(chan time.Time),
-		events: make(chan SessionEvent, 16),
-		saved:  make(chan Credentials, 16),
-		done:   make(chan error, 1),
+		t:        t,
+		dialer:   &fakeDialer{calls: make(chan dialCall)},
+		delays:   make(chan time.Duration, 16),
+		fire:     make(chan time.Time),
+		events:   make(chan SessionEvent, 16),
+		saved:    make(chan accepted, 16),
+		rejected: make(chan creds.Credentials, 16),
+		done:     make(chan error, 1),
 	}
 	h.s = NewSession(SessionConfig{
 		Dialer:     h.dialer,
-		Save:       func(c Credentials) error { h.saved <- c; return nil },
+		Accepted:   func(used, reusable creds.Credentials) error { h.saved <- accepted{used, reusable}; return nil },
+		Rejected:   func(used creds.Credentials) error { h.rejected <- used; return nil },
 		Events:     func(e SessionEvent) { h.events <- e },
 		MinBackoff: time.Second,
 		MaxBackoff: 8 * time.Second,
@@ -127,7 +134,7 @@ func (h *harness) event(kind, user string) {
 func TestSessionWaitsWithoutCredentials(t *testing.T) {
 	h := newHarness(t, nil)
 	h.noDial()
-	if err := h.s.Login(context.Background(), Credentials{Username: "alice", AuthType: AuthStored, AuthData: []byte("blob")}); err != nil {
+	if err := h.s.Login(context.Background(), creds.Credentials{Username: "alice", AuthType: creds.AuthStoredSpotify, AuthData: []byte("blob")}); err != nil {
 		t.Fatal(err)
 	}
 	c := h.nextDial()
@@ -136,15 +143,17 @@ func TestSessionWaitsWithoutCredentials(t *testing.T) {
 	}
 	c.reply <- dialResult{conn: newFakeConn("alice")}
 	h.event("session_connected", "alice")
-	if got := <-h.saved; string(got.AuthData) != "reusable-alice" || got.AuthType != AuthStored {
-		t.Fatalf("saved %v", got)
+	// The store is told which login Spotify accepted (so it can mark the
+	// phone's credentials verified) and what to keep for the next one.
+	if got := <-h.saved; string(got.used.AuthData) != "blob" || string(got.reusable.AuthData) != "reusable-alice" || got.reusable.AuthType != creds.AuthStoredSpotify {
+		t.Fatalf("accepted %+v / %+v", got.used, got.reusable)
 	}
 }
 
 // TestSessionOfflineBackoff: with no network the session keeps retrying with
 // growing, capped delays, and logs in once the network returns.
 func TestSessionOfflineBackoff(t *testing.T) {
-	h := newHarness(t, &Credentials{Username: "bob", AuthType: AuthStored, AuthData: []byte("x")})
+	h := newHarness(t, &creds.Credentials{Username: "bob", AuthType: creds.AuthStoredSpotify, AuthData: []byte("x")})
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second}
 	for i, w := range want {
 		h.nextDial().reply <- dialResult{err: errors.New("dial tcp: network is unreachable")}
@@ -159,22 +168,26 @@ func TestSessionOfflineBackoff(t *testing.T) {
 }
 
 func TestSessionRejectedWaitsForNewCredentials(t *testing.T) {
-	h := newHarness(t, &Credentials{Username: "carol", AuthType: AuthStored, AuthData: []byte("old")})
+	h := newHarness(t, &creds.Credentials{Username: "carol", AuthType: creds.AuthStoredSpotify, AuthData: []byte("old")})
 	h.nextDial().reply <- dialResult{err: &RejectedError{Reason: "BadCredentials"}}
+	// The store hears of the refusal, with the credentials refused.
+	if got := <-h.rejected; got.Username != "carol" || string(got.AuthData) != "old" {
+		t.Fatalf("rejected %v", got)
+	}
 	h.noDial()
 	select {
 	case d := <-h.delays:
 		t.Fatalf("retry scheduled (%v) after a rejected login", d)
 	default:
 	}
-	_ = h.s.Login(context.Background(), Credentials{Username: "carol", AuthType: AuthStored, AuthData: []byte("new")})
+	_ = h.s.Login(context.Background(), creds.Credentials{Username: "carol", AuthType: creds.AuthStoredSpotify, AuthData: []byte("new")})
 	if c := h.nextDial(); string(c.creds.AuthData) != "new" {
 		t.Fatalf("dialled with %v", c.creds)
 	}
 }
 
 func TestSessionTakeoverAndReconnect(t *testing.T) {
-	h := newHarness(t, &Credentials{Username: "alice", AuthType: AuthStored, AuthData: []byte("a")})
+	h := newHarness(t, &creds.Credentials{Username: "alice", AuthType: creds.AuthStoredSpotify, AuthData: []byte("a")})
 	a := newFakeConn("alice")
 	h.nextDial().reply <- dialResult{conn: a}
 	h.event("session_connected", "alice")
@@ -193,7 +206,7 @@ func TestSessionTakeoverAndReconnect(t *testing.T) {
 	<-h.saved
 
 	// Another phone hands over bob: alice is logged out first.
-	_ = h.s.Login(context.Background(), Credentials{Username: "bob", AuthType: AuthStored, AuthData: []byte("b")})
+	_ = h.s.Login(context.Background(), creds.Credentials{Username: "bob", AuthType: creds.AuthStoredSpotify, AuthData: []byte("b")})
 	h.event("session_disconnected", "alice")
 	select {
 	case <-a2.closed:
@@ -216,9 +229,9 @@ func TestSessionTakeoverAndReconnect(t *testing.T) {
 // TestSessionTakeoverDuringDial: new credentials while a login is still in
 // progress abandon that login.
 func TestSessionTakeoverDuringDial(t *testing.T) {
-	h := newHarness(t, &Credentials{Username: "alice", AuthType: AuthStored, AuthData: []byte("a")})
+	h := newHarness(t, &creds.Credentials{Username: "alice", AuthType: creds.AuthStoredSpotify, AuthData: []byte("a")})
 	first := h.nextDial()
-	_ = h.s.Login(context.Background(), Credentials{Username: "bob", AuthType: AuthStored, AuthData: []byte("b")})
+	_ = h.s.Login(context.Background(), creds.Credentials{Username: "bob", AuthType: creds.AuthStoredSpotify, AuthData: []byte("b")})
 	if c := h.nextDial(); c.creds.Username != "bob" {
 		t.Fatalf("dialled %v", c.creds)
 	}
@@ -229,12 +242,5 @@ func TestSessionTakeoverDuringDial(t *testing.T) {
 	case e := <-h.events:
 		t.Fatalf("unexpected event %+v", e)
 	case <-time.After(100 * time.Millisecond):
-	}
-}
-
-func TestCredentialsStringHidesSecrets(t *testing.T) {
-	s := Credentials{Username: "alice.smith", AuthType: 1, AuthData: []byte("SECRETSECRET")}.String()
-	if want := "Credentials{user al…h, type 1, 12 bytes}"; s != want {
-		t.Fatalf("%q, want %q", s, want)
 	}
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/devgianlu/go-librespot/dh"
 	devicespb "github.com/devgianlu/go-librespot/proto/spotify/connectstate/devices"
 
-	"github.com/speakerbox/speakerbox/receiver/redact"
+	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/internal/redact"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/blob"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 )
 
 // MaxBodyBytes bounds a request body; real addUser forms are about 1 KiB.
@@ -42,6 +42,8 @@ const handoffTimeout = 5 * time.Second
 
 // CredentialStore is where addUser puts credentials (creds.Store).
 type CredentialStore interface {
+	// Put stores a phone's handover before Spotify has seen it (the store
+	// keeps it as unverified, and bounds how many of those it keeps).
 	Put(c creds.Credentials) error
 	Forget(username string) (bool, error)
 }

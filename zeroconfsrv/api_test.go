@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -21,7 +22,7 @@ import (
 
 	devicespb "github.com/devgianlu/go-librespot/proto/spotify/connectstate/devices"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 
@@ -201,6 +202,44 @@ func TestAddUserRoundTrip(t *testing.T) {
 	}
 	if strings.Contains(f.logs.String(), "alice") || strings.Contains(f.logs.String(), "reusable") {
 		t.Fatalf("log carries the full username or auth data:\n%s", f.logs)
+	}
+}
+
+// TestAddUserFloodIsBounded is issue 9's measurement: one LAN client
+// inventing users with valid blobs. Each addUser is still stored and handed
+// to the receiver at once (offline first), but the store keeps only the
+// newest few unverified logins and never drops the one Spotify accepted.
+func TestAddUserFloodIsBounded(t *testing.T) {
+	f := newFixture(t, nil)
+	owner := creds.Credentials{Username: "owner", AuthType: creds.AuthStoredSpotify, AuthData: []byte("owner-reusable")}
+	if err := f.store.Accepted(owner, owner); err != nil {
+		t.Fatal(err)
+	}
+	const invented = 40
+	for i := range invented {
+		l := phonetest.Login{Username: fmt.Sprintf("invented%02d", i), AuthType: creds.AuthStoredSpotify, AuthData: bytes.Repeat([]byte{byte(i)}, 200)}
+		if r := decode(t, f.post(f.form(t, l))); r.Status != 101 {
+			t.Fatalf("addUser %d: %+v", i, r)
+		}
+	}
+	all, err := f.store.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1+creds.MaxUnverified || all[0].Username != "owner" || !all[0].Verified {
+		t.Fatalf("store holds %d entries (first %v), want the owner and %d unverified", len(all), all[0], creds.MaxUnverified)
+	}
+	for i, e := range all[1:] {
+		if want := fmt.Sprintf("invented%02d", invented-creds.MaxUnverified+i); e.Verified || e.Username != want {
+			t.Fatalf("entry %d: %s verified=%v, want %s unverified", i+1, e.Username, e.Verified, want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(f.store.Dir(), creds.DefaultFile))
+	if c, perr := creds.Parse(b); err != nil || perr != nil || c.Username != "owner" {
+		t.Fatalf("credentials.json no longer holds the verified owner: %v %v", err, perr)
+	}
+	if len(f.recv.logins) != invented {
+		t.Fatalf("receiver got %d logins, want every one of %d", len(f.recv.logins), invented)
 	}
 }
 

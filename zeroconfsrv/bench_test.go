@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	devicespb "github.com/devgianlu/go-librespot/proto/spotify/connectstate/devices"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 // helperEnv makes the test binary, re-executed inside a network namespace,

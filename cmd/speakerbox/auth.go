@@ -15,9 +15,9 @@ import (
 
 	devicespb "github.com/devgianlu/go-librespot/proto/spotify/connectstate/devices"
 
-	"github.com/speakerbox/speakerbox/receiver/statedir"
+	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/internal/statedir"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 )
 
 // authCommand is librespot-auth's workflow in our binary: advertise a

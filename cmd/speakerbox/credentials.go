@@ -6,10 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 func credentialsCommand() *command {
@@ -62,21 +63,8 @@ func credentialsCommand() *command {
 	}
 }
 
-func authTypeName(t int) string {
-	switch t {
-	case creds.AuthStoredSpotify:
-		return "stored"
-	case creds.AuthStoredFacebook:
-		return "stored-facebook"
-	case creds.AuthSpotifyToken:
-		return "token"
-	case creds.AuthFacebookToken:
-		return "facebook-token"
-	}
-	return fmt.Sprintf("type-%d", t)
-}
-
-// credentialsList prints users, never secrets.
+// credentialsList prints users, never secrets: whether Spotify has accepted
+// each login, when it was last used, and which one the speaker tries first.
 func credentialsList(store *creds.Store, w io.Writer) error {
 	all, err := store.List()
 	if err != nil {
@@ -87,47 +75,87 @@ func credentialsList(store *creds.Store, w io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USER\tAUTH TYPE\t")
-	for i, c := range all {
+	fmt.Fprintln(tw, "USER\tAUTH TYPE\tSPOTIFY\tLAST USED\t")
+	for i, e := range all {
+		status := "verified"
+		if !e.Verified {
+			status = "unverified"
+		}
+		used := "-"
+		if !e.LastUsed.IsZero() {
+			used = e.LastUsed.UTC().Format("2006-01-02 15:04 UTC")
+		}
 		mark := ""
 		if i == len(all)-1 {
 			mark = "default"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Username, authTypeName(c.AuthType), mark)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Username, e.AuthType, status, used, mark)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "\nverified: Spotify accepted the login (up to %d kept, the least recently used dropped first)\n"+
+		"unverified: handed over by a phone, not accepted by Spotify yet (up to %d kept, the newest)\n"+
+		"default: tried first when the speaker starts\n", creds.MaxVerified, creds.MaxUnverified)
+	return err
 }
 
-func credentialsExport(store *creds.Store, w io.Writer, user, format string) error {
-	var sel []creds.Credentials
-	if user != "" {
-		c, ok, err := store.Get(user)
-		if err != nil {
-			return fmt.Errorf("credentials export: %w", err)
+// onePerUser keeps each user's preferred login (verified over unverified,
+// then the newer), in the store's order.
+func onePerUser(all []creds.Entry) []creds.Credentials {
+	pick := map[string]int{}
+	for i, e := range all {
+		k := strings.ToLower(e.Username)
+		if j, ok := pick[k]; !ok || e.Verified || !all[j].Verified {
+			pick[k] = i
 		}
+	}
+	var out []creds.Credentials
+	for i, e := range all {
+		if pick[strings.ToLower(e.Username)] == i {
+			out = append(out, e.Credentials)
+		}
+	}
+	return out
+}
+
+// credentialsExport writes librespot's format (one login: --user's, else
+// the newest verified, else the newest) or SpotifyPlus's (every user once,
+// a verified login preferred).
+func credentialsExport(store *creds.Store, w io.Writer, user, format string) error {
+	if format != "librespot" && format != "spotifyplus" {
+		return usagef("credentials export: --format must be librespot or spotifyplus, got %q", format)
+	}
+	all, err := store.List()
+	if err != nil {
+		return fmt.Errorf("credentials export: %w", err)
+	}
+	var sel []creds.Credentials
+	switch {
+	case user != "":
+		e, ok, _ := creds.Preferred(all, user)
 		if !ok {
 			return fmt.Errorf("credentials export: no stored credentials for user %q", user)
 		}
-		sel = []creds.Credentials{c}
-	} else {
-		all, err := store.List()
-		if err != nil {
-			return fmt.Errorf("credentials export: %w", err)
+		sel = []creds.Credentials{e.Credentials}
+	case len(all) == 0:
+		return errors.New("credentials export: no stored credentials; select this speaker in a Spotify app first")
+	case format == "spotifyplus":
+		sel = onePerUser(all)
+	default:
+		sel = []creds.Credentials{all[len(all)-1].Credentials}
+		for i := len(all) - 1; i >= 0; i-- {
+			if all[i].Verified {
+				sel[0] = all[i].Credentials
+				break
+			}
 		}
-		if len(all) == 0 {
-			return errors.New("credentials export: no stored credentials; select this speaker in a Spotify app first")
-		}
-		sel = all
 	}
 	var out []byte
-	var err error
-	switch format {
-	case "librespot":
-		out, err = sel[len(sel)-1].Marshal() // the default (last) user
-	case "spotifyplus":
+	if format == "librespot" {
+		out, err = sel[0].Marshal()
+	} else {
 		out, err = creds.MarshalList(sel)
-	default:
-		return usagef("credentials export: --format must be librespot or spotifyplus, got %q", format)
 	}
 	if err != nil {
 		return fmt.Errorf("credentials export: %w", err)

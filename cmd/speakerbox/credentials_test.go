@@ -10,17 +10,23 @@ import (
 
 	"log/slog"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
+// seedStore stores alice and bob as logins Spotify accepted and carol as
+// a newer handover it has not seen yet.
 func seedStore(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	st := creds.NewStore(dir, slog.New(slog.DiscardHandler), time.Now)
 	for _, u := range []string{"alice", "bob"} {
-		if err := st.Put(creds.Credentials{Username: u, AuthType: 1, AuthData: []byte("secret-" + u)}); err != nil {
+		c := creds.Credentials{Username: u, AuthType: creds.AuthStoredSpotify, AuthData: []byte("secret-" + u)}
+		if err := st.Accepted(c, c); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := st.Put(creds.Credentials{Username: "carol", AuthType: creds.AuthSpotifyToken, AuthData: []byte("secret-carol")}); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -30,13 +36,28 @@ func TestCredentialsListExportForget(t *testing.T) {
 	sd := "--state_dir=" + dir
 
 	stdout, stderr, code := runCmd(t, speakerbox(t, nil, "credentials", sd, "list"))
-	if code != 0 || !strings.Contains(stdout, "alice") || !strings.Contains(stdout, "bob") || !strings.Contains(stdout, "default") {
+	if code != 0 {
 		t.Fatalf("list: %d %q %q", code, stdout, stderr)
 	}
 	if strings.Contains(stdout, "secret") || strings.Contains(stdout, "c2VjcmV0") {
 		t.Fatal("list prints auth data")
 	}
+	rows := map[string][]string{}
+	for _, line := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			rows[f[0]] = f
+		}
+	}
+	for user, want := range map[string]string{"alice": "stored verified", "bob": "stored verified", "carol": "token unverified"} {
+		if got := strings.Join(rows[user][1:min(3, len(rows[user]))], " "); got != want {
+			t.Errorf("list row of %s: %q, want %q\n%s", user, rows[user], want, stdout)
+		}
+	}
+	if r := rows["carol"]; r[len(r)-1] != "default" || strings.Contains(strings.Join(rows["bob"], " "), "default") {
+		t.Errorf("the default is not carol, the newest handover:\n%s", stdout)
+	}
 
+	// librespot's format gets the newest login Spotify accepted.
 	stdout, _, code = runCmd(t, speakerbox(t, nil, "credentials", sd, "export"))
 	var one map[string]any
 	if code != 0 || json.Unmarshal([]byte(stdout), &one) != nil || one["username"] != "bob" || one["auth_type"] != float64(1) || one["auth_data"] != "c2VjcmV0LWJvYg==" {
@@ -46,10 +67,14 @@ func TestCredentialsListExportForget(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, `"username": "alice"`) {
 		t.Fatalf("export --user: %d %s", code, stdout)
 	}
+	stdout, _, code = runCmd(t, speakerbox(t, nil, "credentials", sd, "export", "--user", "carol"))
+	if code != 0 || !strings.Contains(stdout, `"username": "carol"`) {
+		t.Fatalf("export --user of an unverified login: %d %s", code, stdout)
+	}
 	stdout, _, code = runCmd(t, speakerbox(t, nil, "credentials", sd, "export", "--format", "spotifyplus"))
 	var many []map[string]any
-	if code != 0 || json.Unmarshal([]byte(stdout), &many) != nil || len(many) != 2 || many[0]["username"] != "alice" || many[1]["auth_data"] != "c2VjcmV0LWJvYg==" {
-		t.Fatalf("export spotifyplus: %d %s", code, stdout)
+	if code != 0 || json.Unmarshal([]byte(stdout), &many) != nil || len(many) != 3 || many[0]["username"] != "alice" || many[1]["auth_data"] != "c2VjcmV0LWJvYg==" || len(many[2]) != 3 {
+		t.Fatalf("export spotifyplus (librespot's three fields only): %d %s", code, stdout)
 	}
 	_, stderr, code = runCmd(t, speakerbox(t, nil, "credentials", sd, "export", "--format", "xml"))
 	if code != exitUsage || !strings.Contains(stderr, `"xml"`) {

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/speakerbox/speakerbox/receiver/statedir"
+	"github.com/speakerbox/speakerbox/internal/statedir"
 )
 
 // doctorTopic is one check of `speakerbox doctor`.

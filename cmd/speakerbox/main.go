@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
-	"github.com/speakerbox/speakerbox/receiver/statedir"
+	"github.com/speakerbox/speakerbox/internal/statedir"
 )
 
 // version is set at link time: -ldflags "-X main.version=v1.2.3".

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
+	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/internal/redact"
+	"github.com/speakerbox/speakerbox/internal/statedir"
 	"github.com/speakerbox/speakerbox/receiver"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
-	"github.com/speakerbox/speakerbox/receiver/redact"
-	"github.com/speakerbox/speakerbox/receiver/statedir"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 )
 
 func runCommand() *command {
@@ -50,6 +50,14 @@ func openState(a *app) (deviceID string, err error) {
 	}
 	if created {
 		a.log.Info("new device id created", "state_dir", dir, "device_id", id)
+	}
+	// Temporary files of writes a crash cut short: nothing else removes them.
+	removed, err := statedir.RemoveStaleTemps(dir, time.Now())
+	if len(removed) > 0 {
+		a.log.Info("removed temporary files left by an interrupted write", "state_dir", dir, "files", len(removed))
+	}
+	if err != nil {
+		a.log.Warn("could not remove temporary files left by an interrupted write", "err", err)
 	}
 	return id, nil
 }
@@ -87,8 +95,10 @@ func runSpeaker(ctx context.Context, a *app) error {
 			HTTP:     &http.Client{Timeout: 30 * time.Second},
 			Log:      a.log.With("component", "ap"),
 		},
-		Save: func(c receiver.Credentials) error {
-			return store.Put(creds.Credentials{Username: c.Username, AuthType: int(c.AuthType), AuthData: c.AuthData})
+		Accepted: store.Accepted,
+		Rejected: func(c creds.Credentials) error {
+			_, err := store.Rejected(c)
+			return err
 		},
 		Events: func(e receiver.SessionEvent) {
 			connected := e.Kind == "session_connected"
@@ -119,13 +129,13 @@ func runSpeaker(ctx context.Context, a *app) error {
 		return err
 	}
 
-	var initial *receiver.Credentials
-	if c, ok, err := store.Default(); err != nil {
+	var initial *creds.Credentials
+	if e, ok, err := store.Default(); err != nil {
 		// The store has moved a corrupt file aside and said so; wait for a phone.
 		a.log.Warn("no usable stored credentials; waiting for a phone to connect", "err", err)
 	} else if ok {
-		initial = &receiver.Credentials{Username: c.Username, AuthType: int32(c.AuthType), AuthData: c.AuthData}
-		a.log.Info("logging in with stored credentials", "user", redact.Username(c.Username))
+		initial = &e.Credentials
+		a.log.Info("logging in with stored credentials", "user", redact.Username(e.Username), "verified", e.Verified)
 	} else {
 		a.log.Info("no stored credentials; waiting for a phone to connect")
 	}
@@ -160,7 +170,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 type sessionReceiver struct{ s *receiver.Session }
 
 func (r sessionReceiver) OnLogin(ctx context.Context, c creds.Credentials) {
-	_ = r.s.Login(ctx, receiver.Credentials{Username: c.Username, AuthType: int32(c.AuthType), AuthData: c.AuthData})
+	_ = r.s.Login(ctx, c)
 }
 
 func (r sessionReceiver) OnReset(ctx context.Context) { _ = r.s.Logout(ctx) }

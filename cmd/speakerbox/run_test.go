@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 
@@ -142,17 +143,34 @@ func TestRunTakesLoginOffline(t *testing.T) {
 		t.Fatalf("the log shows the username or the credentials:\n%s", s.log.String())
 	}
 
-	b, err := os.ReadFile(filepath.Join(state, "credentials.json"))
-	if err != nil {
+	// Stored at once, as a login Spotify has not accepted yet: it is what
+	// the next start tries, but credentials.json (for librespot tools) only
+	// ever gets a login Spotify accepted.
+	e, ok, err := creds.NewStore(state, slog.New(slog.DiscardHandler), time.Now).Default()
+	if !ok || err != nil || e.Username != "dora" || string(e.AuthData) != "dora-stored" || e.Verified {
+		t.Fatalf("stored %v verified=%v, %v %v", e, e.Verified, ok, err)
+	}
+	if _, err := os.Stat(filepath.Join(state, creds.DefaultFile)); !os.IsNotExist(err) {
+		t.Fatalf("credentials.json written before Spotify accepted the login: %v", err)
+	}
+
+	// A temporary file left by a write a crash cut short, an hour old: the
+	// next start removes it.
+	stale := filepath.Join(state, "."+creds.UsersFile+".tmp-4242")
+	if err := os.WriteFile(stale, []byte("[{"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := creds.Parse(b)
-	if err != nil || c.Username != "dora" || string(c.AuthData) != "dora-stored" {
-		t.Fatalf("credentials.json %s: %+v %v", b, c, err)
+	hourAgo := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(stale, hourAgo, hourAgo); err != nil {
+		t.Fatal(err)
 	}
 
 	s = startSpeaker(t, state)
+	s.expect("removed temporary files left by an interrupted write")
 	s.expect("logging in with stored credentials")
 	s.expect("login failed; will retry")
 	s.stop()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file still there after a start: %v", err)
+	}
 }

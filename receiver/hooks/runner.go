@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/speakerbox/speakerbox/receiver/redact"
+	"github.com/speakerbox/speakerbox/internal/redact"
 )
 
 // Config sets up a Runner.

@@ -29,7 +29,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 const (
@@ -158,7 +158,7 @@ func parseInner(username string, p []byte) (creds.Credentials, error) {
 	if authType > 1<<16 {
 		return creds.Credentials{}, fmt.Errorf("inner blob: auth type %d out of range", authType)
 	}
-	c := creds.Credentials{Username: username, AuthType: int(authType), AuthData: append([]byte(nil), data...)}
+	c := creds.Credentials{Username: username, AuthType: creds.AuthType(authType), AuthData: append([]byte(nil), data...)}
 	if err := c.Validate(); err != nil {
 		return creds.Credentials{}, fmt.Errorf("inner blob: %w", err)
 	}

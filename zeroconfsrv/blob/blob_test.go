@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/speakerbox/speakerbox/zeroconfsrv/creds"
+	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/zeroconfsrv/phonetest"
 )
 
@@ -22,15 +22,15 @@ var update = flag.Bool("update", false, "rewrite testdata/golden.json")
 const testDeviceID = "5d41402abc4b2a76b9719d911017c592aabbccdd"
 
 type golden struct {
-	DeviceID   string `json:"device_id"`
-	Username   string `json:"username"`
-	AuthType   int    `json:"auth_type"`
-	AuthData   string `json:"auth_data_hex"`
-	DevicePriv string `json:"device_priv_hex"`
-	PhonePriv  string `json:"phone_priv_hex"`
-	IV         string `json:"iv_hex"`
-	Inner      string `json:"inner_blob_base64"`
-	Outer      string `json:"outer_blob_base64"`
+	DeviceID   string         `json:"device_id"`
+	Username   string         `json:"username"`
+	AuthType   creds.AuthType `json:"auth_type"`
+	AuthData   string         `json:"auth_data_hex"`
+	DevicePriv string         `json:"device_priv_hex"`
+	PhonePriv  string         `json:"phone_priv_hex"`
+	IV         string         `json:"iv_hex"`
+	Inner      string         `json:"inner_blob_base64"`
+	Outer      string         `json:"outer_blob_base64"`
 }
 
 func mustHex(t *testing.T, s string) []byte {

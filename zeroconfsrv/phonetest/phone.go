@@ -18,6 +18,8 @@ import (
 	"hash"
 	"math/big"
 	"net/url"
+
+	"github.com/speakerbox/speakerbox/internal/creds"
 )
 
 // Group1Prime is the 768-bit MODP prime of RFC 2409 section 6.1 ("First Oakley
@@ -49,7 +51,7 @@ func (p *Phone) Shared(devicePub []byte) []byte {
 // Login is what the phone hands over.
 type Login struct {
 	Username string
-	AuthType int
+	AuthType creds.AuthType
 	AuthData []byte
 }
 

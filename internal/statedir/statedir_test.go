@@ -113,3 +113,70 @@ func TestWriteFileAtomicReplaces(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v", ents)
 	}
 }
+
+func TestIsTempName(t *testing.T) {
+	for name, want := range map[string]bool{
+		".credentials.json.tmp-123":       true,
+		".credentials-users.json.tmp-0":   true,
+		".device_id.tmp-4294967295":       true,
+		"credentials.json.tmp-123":        false, // no leading dot: not ours
+		".credentials.json.tmp-":          false,
+		".credentials.json.tmp-12a":       false,
+		".tmp-123":                        false,
+		".credentials.json.corrupt-2026":  false,
+		"credentials.json":                false,
+		".credentials.json.tmp-123.saved": false,
+	} {
+		if got := IsTempName(name); got != want {
+			t.Errorf("IsTempName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC)
+	write := func(name string, age time.Duration) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".credentials.json.tmp-111", time.Hour)          // stale: goes
+	write(".credentials-users.json.tmp-222", StaleTempAge) // exactly stale: goes
+	write(".device_id.tmp-333", time.Second)               // a write under way: stays
+	write("credentials.json", time.Hour)                   // ours, not a temp
+	write(".credentials.json.tmp-444x", time.Hour)         // not our naming
+	write("notes.tmp-555", time.Hour)                      // not our naming
+	if err := os.Mkdir(filepath.Join(dir, ".sub.tmp-666"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := RemoveStaleTemps(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 || removed[0] != ".credentials-users.json.tmp-222" || removed[1] != ".credentials.json.tmp-111" {
+		t.Fatalf("removed %q", removed)
+	}
+	left, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range left {
+		names = append(names, e.Name())
+	}
+	want := []string{".credentials.json.tmp-444x", ".device_id.tmp-333", ".sub.tmp-666", "credentials.json", "notes.tmp-555"}
+	if len(names) != len(want) {
+		t.Fatalf("left %q, want %q", names, want)
+	}
+	for i := range want {
+		if names[i] != want[i] {
+			t.Fatalf("left %q, want %q", names, want)
+		}
+	}
+	if _, err := RemoveStaleTemps(filepath.Join(dir, "missing"), now); err == nil {
+		t.Fatal("no error for a missing directory")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // DeviceIDFile is the name of the file that holds the device id.
@@ -53,7 +54,7 @@ func Ensure(dir string) error {
 // fsync the directory so the rename itself is durable.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
 		return fmt.Errorf("write %q: %w", path, err)
 	}
@@ -80,6 +81,74 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 		return fmt.Errorf("write %q: rename: %w", path, err)
 	}
 	return syncDir(dir)
+}
+
+// tempInfix sits between the target's name and os.CreateTemp's random digits
+// in the names of WriteFileAtomic's temporary files: ".<name>.tmp-<digits>".
+const tempInfix = ".tmp-"
+
+// StaleTempAge is how old a temporary file must be before RemoveStaleTemps
+// takes it for a leftover. A write takes milliseconds (seconds on a slow SD
+// card); anything a minute old has no writer left.
+const StaleTempAge = time.Minute
+
+// RemoveStaleTemps removes the temporary files WriteFileAtomic leaves in dir
+// when the process dies between creating and renaming one (SIGKILL, power
+// cut): nothing else ever would, and they pile up with every crash. Only
+// regular files named as WriteFileAtomic names them and last modified
+// StaleTempAge or more before now are removed, so a write still under way in
+// another process (`speakerbox credentials forget` beside a running speaker)
+// keeps its file. It returns the names it removed.
+func RemoveStaleTemps(dir string, now time.Time) (removed []string, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("clean state directory %q: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !IsTempName(e.Name()) {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // renamed or removed since ReadDir
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if now.Sub(info.ModTime()) < StaleTempAge {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return removed, fmt.Errorf("clean state directory %q: %w", dir, err)
+	}
+	return removed, nil
+}
+
+// IsTempName reports whether name is one WriteFileAtomic gives its
+// temporary files: a dot, the target's name, ".tmp-" and decimal digits.
+func IsTempName(name string) bool {
+	i := strings.LastIndex(name, tempInfix)
+	if len(name) < 2 || name[0] != '.' || i < 2 {
+		return false
+	}
+	digits := name[i+len(tempInfix):]
+	if digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func syncDir(dir string) error {
