@@ -49,6 +49,17 @@ func playCommand() *command {
 					}
 					cfg.Audio.Normalisation = *normalise
 				}
+				// --output may break a rule across keys (audio.mixer
+				// needs alsa): the configuration's own check says so.
+				err := config.Validate(&cfg, func(key string) string {
+					if key == "audio.output" && *output != "" {
+						return "play --output"
+					}
+					return a.loaded.Source(key)
+				})
+				if err != nil {
+					return err
+				}
 				var k []byte
 				if *key != "" {
 					var err error
@@ -88,11 +99,12 @@ func playerConfig(c *config.Config, sink audio.Sink, log *slog.Logger) (player.C
 	if err != nil {
 		return player.Config{}, fmt.Errorf("audio.normalisation: %w", err)
 	}
-	sample := audio.S16LE
-	if a.Format != "" && a.Format != "auto" {
-		if sample, err = audio.ParseSampleFormat(a.Format); err != nil {
-			return player.Config{}, fmt.Errorf("audio.format: %w", err)
-		}
+	sample, err := a.SampleFormat()
+	if err != nil {
+		return player.Config{}, err
+	}
+	if sample == 0 {
+		sample = audio.S16LE // what the player produces when the sink may choose
 	}
 	period := a.Period
 	if period <= 0 {

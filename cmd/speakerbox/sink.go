@@ -15,16 +15,9 @@ import (
 // both use it, so they play through exactly the same output.
 func newSink(cfg *config.Config, log *slog.Logger) (audio.Sink, error) {
 	a := cfg.Audio
-	var sample audio.SampleFormat
-	if a.Format != "" && a.Format != "auto" {
-		f, err := audio.ParseSampleFormat(a.Format)
-		if err != nil {
-			return nil, fmt.Errorf("audio.format: %w", err)
-		}
-		sample = f
-	}
-	if a.Mixer != "" && a.Output != "alsa" {
-		return nil, fmt.Errorf("audio.mixer %q needs audio.output alsa (it is %s); leave audio.mixer empty for software volume", a.Mixer, a.Output)
+	sample, err := a.SampleFormat()
+	if err != nil {
+		return nil, err
 	}
 	log = log.With("output", a.Output)
 	switch a.Output {

@@ -87,7 +87,6 @@ func TestNewSinkRejectsBadCombinations(t *testing.T) {
 		mod  func(*config.Audio)
 		want string
 	}{
-		{func(a *config.Audio) { a.Output = "pipe"; a.Mixer = "PCM" }, "audio.mixer"},
 		{func(a *config.Audio) { a.Format = "S8" }, "audio.format"},
 		{func(a *config.Audio) { a.Device = "default" }, `ALSA device "default" is an alsa-lib plugin`},
 		{func(a *config.Audio) { a.Buffer = 100 * time.Millisecond; a.Period = 80 * time.Millisecond }, "at least 2 periods"},
