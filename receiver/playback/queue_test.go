@@ -25,9 +25,11 @@ func newScriptPlayer(events ...player.Event) *scriptPlayer {
 	return p
 }
 
-func (p *scriptPlayer) Load(t player.Track, play bool, pos int64) { p.calls = append(p.calls, "load "+t.ID) }
-func (p *scriptPlayer) Enqueue(t player.Track)                     { p.calls = append(p.calls, "enqueue "+t.ID) }
-func (p *scriptPlayer) Events() <-chan player.Event                { return p.events }
+func (p *scriptPlayer) Load(t player.Track, play bool, pos int64) {
+	p.calls = append(p.calls, "load "+t.ID)
+}
+func (p *scriptPlayer) Enqueue(t player.Track)      { p.calls = append(p.calls, "enqueue "+t.ID) }
+func (p *scriptPlayer) Events() <-chan player.Event { return p.events }
 
 func ev(typ player.EventType, id string) player.Event { return player.Event{Type: typ, TrackID: id} }
 
