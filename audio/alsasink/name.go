@@ -168,7 +168,7 @@ func (s deviceSpec) resolve(name string, cards []Card) (Address, error) {
 	if len(found) == 1 {
 		return Address{Card: found[0].Index, Device: s.device}, nil
 	}
-	return Address{}, fmt.Errorf("ALSA device %q: no sound card named %q (cards: %s)", name, s.cardID, cardList(cards))
+	return Address{}, fmt.Errorf("ALSA device %q: no sound card named %q (cards: %s); 'speakerbox doctor audio' lists the devices", name, s.cardID, cardList(cards))
 }
 
 func cardList(cards []Card) string {

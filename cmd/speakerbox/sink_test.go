@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -95,6 +96,29 @@ func TestNewSinkRejectsBadCombinations(t *testing.T) {
 		_, err := newSink(audioConfig(c.mod), slog.New(slog.DiscardHandler))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("err = %v, want it to name %s", err, c.want)
+		}
+	}
+}
+
+func TestCheckOutputAtStartWarns(t *testing.T) {
+	for _, c := range []struct {
+		mod  func(*config.Audio)
+		want []string // in the log; nil: no warning
+	}{
+		{func(a *config.Audio) { a.Device = "hw:31,0" }, []string{"level=WARN", "no such device", "speakerbox doctor audio", "/proc/asound/cards"}},
+		{func(a *config.Audio) { a.Output = "pipe"; a.Path = "/nonexistent/fifo" }, []string{"level=WARN", "mkfifo"}},
+		{func(a *config.Audio) { a.Output = "null" }, nil},
+	} {
+		var b strings.Builder
+		cfg := audioConfig(c.mod)
+		checkOutputAtStart(context.Background(), cfg, slog.New(slog.NewTextHandler(&b, nil)))
+		if c.want == nil && b.Len() > 0 {
+			t.Errorf("%+v: unexpected log %s", cfg.Audio, b.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%+v: log lacks %q:\n%s", cfg.Audio, w, b.String())
+			}
 		}
 	}
 }
