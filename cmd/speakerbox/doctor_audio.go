@@ -35,9 +35,6 @@ func doctorAudio(fs *flag.FlagSet) runFunc {
 	}
 }
 
-// cdStereo is what every Spotify track needs from the output.
-var cdStereo = audio.CDStereo()
-
 func writeALSAReport(w io.Writer, cards []alsasink.CardReport, err error) {
 	if err != nil {
 		fmt.Fprintf(w, "ALSA: %v\n", err)
@@ -74,7 +71,7 @@ func writeCaps(w io.Writer, c alsasink.Caps) {
 	fmt.Fprintf(w, "    channels: %s\n", c.Channels)
 	fmt.Fprintf(w, "    period:   %s frames; periods %s\n", c.PeriodSize, c.Periods)
 	fmt.Fprintf(w, "    buffer:   %s frames (%s at 44.1 kHz)\n", c.BufferSize, framesToTime(c.BufferSize))
-	if !c.Takes(cdStereo) && !c.Takes(audio.Format{Rate: 44100, Channels: 1, Sample: audio.S16LE}) {
+	if !c.Takes(audio.CDStereo()) && !c.Takes(audio.Format{Rate: 44100, Channels: 1, Sample: audio.S16LE}) {
 		fmt.Fprintln(w, "    note:     cannot take 44.1 kHz in any format speakerbox produces")
 	}
 }

@@ -67,7 +67,7 @@ func TestNewSinkFormatReachesTheSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Open(cdStereo); got.Sample != audio.S16LE {
+	if got, _ := s.Open(audio.CDStereo()); got.Sample != audio.S16LE {
 		t.Errorf("null sink changed the format: %s", got)
 	}
 	// The WAV sink writes the configured format whatever the player asks.
@@ -76,7 +76,7 @@ func TestNewSinkFormatReachesTheSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := w.Open(cdStereo)
+	got, err := w.Open(audio.CDStereo())
 	if err != nil || got.Sample != audio.S24_3LE {
 		t.Errorf("wav: %s, %v; want S24_3LE", got, err)
 	}
