@@ -120,19 +120,7 @@ func writeControls(w io.Writer, ctls []alsactl.Info, err error) {
 // whether it can play.
 func checkOutput(ctx context.Context, w io.Writer, cfg *config.Config) error {
 	au := cfg.Audio
-	fmt.Fprintf(w, "configured: audio.output %s", au.Output)
-	switch au.Output {
-	case "alsa":
-		fmt.Fprintf(w, ", audio.device %q, audio.format %s, audio.buffer %v, audio.period %v", au.Device, au.Format, au.Buffer, au.Period)
-		if au.Mixer != "" {
-			fmt.Fprintf(w, ", audio.mixer %q", au.Mixer)
-		} else {
-			fmt.Fprint(w, ", software volume")
-		}
-	case "pipe", "wav":
-		fmt.Fprintf(w, ", audio.path %q, audio.format %s", au.Path, au.Format)
-	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "configured: %s\n", au.Describe())
 
 	sink, err := newSink(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

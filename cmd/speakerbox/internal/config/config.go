@@ -72,6 +72,24 @@ func (a Audio) SampleFormat() (audio.SampleFormat, error) {
 	return f, nil
 }
 
+// Describe lists the keys that matter for the selected output, with their
+// values: "audio.output pipe, audio.path "/tmp/snapfifo", audio.format auto".
+func (a Audio) Describe() string {
+	s := "audio.output " + a.Output
+	switch a.Output {
+	case "alsa":
+		s += fmt.Sprintf(", audio.device %q, audio.format %s, audio.buffer %v, audio.period %v", a.Device, a.Format, a.Buffer, a.Period)
+		if a.Mixer != "" {
+			s += fmt.Sprintf(", audio.mixer %q", a.Mixer)
+		} else {
+			s += ", software volume"
+		}
+	case "pipe", "wav":
+		s += fmt.Sprintf(", audio.path %q, audio.format %s", a.Path, a.Format)
+	}
+	return s
+}
+
 // GPIO configures the amplifier relay.
 type GPIO struct {
 	RelayLine   string

@@ -249,3 +249,21 @@ func TestSampleFormatNames(t *testing.T) {
 		t.Errorf("S8: %v", err)
 	}
 }
+
+func TestAudioDescribeNamesTheOutputsKeys(t *testing.T) {
+	l, err := load(t, "audio:\n  output: pipe\n  path: /tmp/snapfifo\n  mixer: \"\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := l.Config.Audio.Describe()
+	if !strings.Contains(got, `audio.output pipe, audio.path "/tmp/snapfifo"`) || strings.Contains(got, "audio.device") {
+		t.Errorf("pipe: %s", got)
+	}
+	l, err = load(t, "", nil, "--audio.mixer=Digital")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Config.Audio.Describe(); !strings.Contains(got, `audio.device "hw:0,0"`) || !strings.Contains(got, `audio.mixer "Digital"`) {
+		t.Errorf("alsa: %s", got)
+	}
+}
