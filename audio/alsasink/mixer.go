@@ -47,8 +47,7 @@ func findVolume(c ctlDevice, name string) (volumeControl, error) {
 	if err != nil {
 		return nil, err
 	}
-	var volumes []string
-	for _, want := range []string{name, name + " Playback Volume", name + " Volume"} {
+	for _, want := range elementNames(name) {
 		for _, id := range ids {
 			if id.Name != want {
 				continue
@@ -57,21 +56,46 @@ func findVolume(c ctlDevice, name string) (volumeControl, error) {
 			if err != nil {
 				return nil, err
 			}
-			if info.Type != alsactl.TypeInteger || !info.Writable() || info.Count == 0 || info.Max <= info.Min {
+			if !isVolume(info) {
 				return nil, fmt.Errorf("ALSA mixer control %q is not a writable volume (type %s, range %d..%d)", id.Name, info.TypeName(), info.Min, info.Max)
 			}
 			return &ctlVolume{c: c, info: info}, nil
 		}
 	}
+	var volumes []string
 	for _, id := range ids {
-		if strings.HasSuffix(id.Name, "Volume") {
-			volumes = append(volumes, fmt.Sprintf("%q", strings.TrimSuffix(strings.TrimSuffix(id.Name, " Volume"), " Playback")))
+		if info, err := c.Info(id); err == nil {
+			if simple, ok := MixerName(info); ok {
+				volumes = append(volumes, fmt.Sprintf("%q", simple))
+			}
 		}
 	}
 	if len(volumes) == 0 {
 		return nil, fmt.Errorf("no ALSA mixer control %q: this card has no volume controls (leave audio.mixer empty for software volume)", name)
 	}
 	return nil, fmt.Errorf("no ALSA mixer control %q (volume controls on this card: %s)", name, strings.Join(volumes, ", "))
+}
+
+// MixerName is the name to give as the mixer (audio.mixer) for a control
+// that can serve as the volume: the simple name alsamixer shows, "PCM" for
+// "PCM Playback Volume". ok is false for any other control. findVolume
+// takes this name back (elementNames is its inverse).
+func MixerName(c alsactl.Info) (name string, ok bool) {
+	if !isVolume(c) || !strings.HasSuffix(c.ID.Name, "Volume") {
+		return "", false
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(c.ID.Name, " Volume"), " Playback"), true
+}
+
+// elementNames are the control names a mixer name may stand for, in the
+// order findVolume tries them: itself, then the two forms MixerName shortens.
+func elementNames(mixer string) []string {
+	return []string{mixer, mixer + " Playback Volume", mixer + " Volume"}
+}
+
+// isVolume: an integer control we can write with a range to map onto.
+func isVolume(c alsactl.Info) bool {
+	return c.Type == alsactl.TypeInteger && c.Writable() && c.Count > 0 && c.Max > c.Min
 }
 
 type ctlVolume struct {

@@ -146,3 +146,36 @@ func TestWriteiIoctlNumber(t *testing.T) {
 		t.Errorf("WRITEI_FRAMES = %#x, want %#x", ioctlWriteiFrames, w)
 	}
 }
+
+// What doctor prints as the mixer name is what findVolume takes back.
+func TestMixerNameRoundTrip(t *testing.T) {
+	card := &fakeCtl{
+		ids: []alsactl.ID{{Name: "PCM Playback Volume"}, {Name: "Digital Volume"}, {Name: "Master"}, {Name: "Slave Rate Volume"}, {Name: "PCM Playback Switch"}},
+		infos: map[string]alsactl.Info{
+			"PCM Playback Volume": {Type: alsactl.TypeInteger, Access: alsactl.AccessRead | alsactl.AccessWrite, Count: 2, Min: -10239, Max: 400},
+			"Digital Volume":      {Type: alsactl.TypeInteger, Access: alsactl.AccessRead | alsactl.AccessWrite, Count: 2, Min: 0, Max: 207},
+			"Master":              {Type: alsactl.TypeInteger, Access: alsactl.AccessRead | alsactl.AccessWrite, Count: 1, Min: 0, Max: 31},
+			"Slave Rate Volume":   {Type: alsactl.TypeInteger, Access: alsactl.AccessRead, Count: 1, Max: 192000},
+			"PCM Playback Switch": {Type: alsactl.TypeBoolean, Access: alsactl.AccessRead | alsactl.AccessWrite, Count: 1, Max: 1},
+		},
+	}
+	var names []string
+	for _, id := range card.ids {
+		info, _ := card.Info(id)
+		if name, ok := MixerName(info); ok {
+			names = append(names, name)
+			if _, err := findVolume(card, name); err != nil {
+				t.Errorf("%q named by MixerName is not found: %v", name, err)
+			}
+		}
+	}
+	// A read-only control and one whose name says nothing of volume get no
+	// mixer name.
+	if strings.Join(names, ",") != "PCM,Digital" {
+		t.Errorf("mixer names %q, want PCM and Digital", names)
+	}
+	_, err := findVolume(card, "Headphone")
+	if err == nil || !strings.Contains(err.Error(), `"PCM", "Digital"`) {
+		t.Errorf("missing control: %v", err)
+	}
+}

@@ -87,10 +87,8 @@ func parseDeviceName(name string) (deviceSpec, error) {
 	if s == "" {
 		return deviceSpec{}, fmt.Errorf("empty ALSA device name (want hw:CARD,DEV, e.g. hw:0,0)")
 	}
-	for _, plugin := range []string{"plughw:", "default", "dmix", "dsnoop", "sysdefault", "pulse", "pipewire", "front:", "iec958:", "hdmi:"} {
-		if strings.HasPrefix(s, plugin) {
-			return deviceSpec{}, fmt.Errorf("ALSA device %q is an alsa-lib plugin; speakerbox opens hardware devices directly: use hw:CARD,DEV (see 'speakerbox doctor audio')", name)
-		}
+	if IsPluginName(s) {
+		return deviceSpec{}, fmt.Errorf("ALSA device %q is an alsa-lib plugin; speakerbox opens hardware devices directly: use hw:CARD,DEV (see 'speakerbox doctor audio')", name)
 	}
 	if !strings.HasPrefix(s, "hw:") {
 		if strings.ContainsAny(s, ":,= ") {
@@ -115,6 +113,26 @@ func parseDeviceName(name string) (deviceSpec, error) {
 		dev = d
 	}
 	return specFromCard(card, dev), nil
+}
+
+// IsPluginName tells an alsa-lib plugin name ("default", "plughw:1,0",
+// "dmix") from a hardware device name. Plugins live in alsa-lib, which we do
+// not use, so such a name can never be opened.
+func IsPluginName(name string) bool {
+	s := strings.TrimSpace(name)
+	for _, plugin := range []string{"plughw:", "default", "dmix", "dsnoop", "sysdefault", "pulse", "pipewire", "front:", "iec958:", "hdmi:"} {
+		if strings.HasPrefix(s, plugin) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckDeviceName says whether name is a hardware device name that New
+// accepts, without looking for the card: for checking configuration.
+func CheckDeviceName(name string) error {
+	_, err := parseDeviceName(name)
+	return err
 }
 
 func specFromCard(card string, dev int) deviceSpec {
@@ -150,7 +168,7 @@ func (s deviceSpec) resolve(name string, cards []Card) (Address, error) {
 	if len(found) == 1 {
 		return Address{Card: found[0].Index, Device: s.device}, nil
 	}
-	return Address{}, fmt.Errorf("ALSA device %q: no sound card named %q (cards: %s)", name, s.cardID, cardList(cards))
+	return Address{}, fmt.Errorf("ALSA device %q: no sound card named %q (cards: %s); 'speakerbox doctor audio' lists the devices", name, s.cardID, cardList(cards))
 }
 
 func cardList(cards []Card) string {

@@ -9,6 +9,7 @@
 package alsasink
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -217,7 +218,7 @@ func (s *Sink) openError(addr Address, err error) error {
 		return &BusyError{Device: s.opts.Device, Owner: pcmOwner(s.proc, addr), Err: err}
 	}
 	if errors.Is(err, syscall.ENOENT) {
-		return fmt.Errorf("open ALSA device %q: no such device (%s); see 'speakerbox doctor audio': %w", s.opts.Device, addr, err)
+		return fmt.Errorf("open ALSA device %q: no such device (%s); list the devices with 'speakerbox doctor audio' or cat /proc/asound/cards: %w", s.opts.Device, addr, err)
 	}
 	return fmt.Errorf("open ALSA device %q (%s): %w", s.opts.Device, addr, err)
 }
@@ -415,4 +416,24 @@ func ownerPID(status string) string {
 		return v
 	}
 	return ""
+}
+
+var _ audio.Checker = (*Sink)(nil)
+
+// Check opens the device once for audio.CDStereo (and the mixer control,
+// when one is configured) and closes it again: nothing is played.
+func (s *Sink) Check(ctx context.Context) (string, error) {
+	got, err := s.Open(audio.CDStereo())
+	if err != nil {
+		return "", err
+	}
+	desc := s.Describe()
+	if err := s.Close(); err != nil {
+		return "", err
+	}
+	line := "plays 44100 Hz stereo: " + desc
+	if got.Channels == 1 {
+		line += "; the device is mono: both channels are mixed into one"
+	}
+	return line, nil
 }

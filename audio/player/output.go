@@ -511,9 +511,10 @@ func (o *out) stopSilenceNoDrop() {
 }
 
 // fail reports an output error and pauses: the receiver decides what next.
+// The event is the report: its owner logs it or returns it (logging it here
+// as well had `speakerbox play` print the same error twice).
 func (o *out) fail(err error) {
 	p := o.p
-	p.log.Error("audio output failed", "err", err)
 	p.paused.Store(true)
 	if o.sink != nil {
 		o.closeSink(SinkTemporarilyClosed)

@@ -3,15 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"periph.io/x/conn/v3/gpio"
 
-	"github.com/speakerbox/speakerbox/audio/player"
 	sbgpio "github.com/speakerbox/speakerbox/gpio"
 	"github.com/speakerbox/speakerbox/gpio/line"
-	"github.com/speakerbox/speakerbox/receiver"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
+	"github.com/speakerbox/speakerbox/receiver/playback"
 )
 
 // openOutput builds what a playing command puts between its player and the
@@ -20,7 +18,7 @@ import (
 // amplifier is driven off before it returns, and the exit guard switches it
 // off on every way out (signal, fatal error, panic, hung shutdown). The
 // caller closes the Output for the orderly path.
-func openOutput(ctx context.Context, a *app) (*receiver.Output, error) {
+func openOutput(ctx context.Context, a *app) (*playback.Output, error) {
 	g, h := a.cfg.GPIO, a.cfg.Hooks
 	runner, err := hooks.New(hooks.Config{
 		OnEvent: h.OnEvent,
@@ -36,7 +34,7 @@ func openOutput(ctx context.Context, a *app) (*receiver.Output, error) {
 		_ = runner.Close(ctx)
 		return nil, err
 	}
-	out, err := receiver.NewOutput(ctx, receiver.OutputConfig{
+	out, err := playback.NewOutput(ctx, playback.OutputConfig{
 		Relay: relay,
 		Hooks: runner,
 		Log:   a.log.With("component", "amplifier"),
@@ -65,18 +63,7 @@ func relayConfig(ctx context.Context, a *app, runner *hooks.Runner) (*sbgpio.Con
 		power = append(power, sbgpio.PinSwitch{Pin: pin, ActiveLow: g.ActiveLow})
 	}
 	if h.AmpOnCommand != "" || h.AmpOffCommand != "" {
-		power = append(power, sbgpio.SwitchFunc(func(ctx context.Context, on bool) error {
-			what, command := "amp_off_command", h.AmpOffCommand
-			if on {
-				what, command = "amp_on_command", h.AmpOnCommand
-			}
-			if command != "" {
-				// Logged by the runner; a failing hook never stops the
-				// music.
-				_ = runner.Command(ctx, what, command, hooks.Amp(on))
-			}
-			return nil
-		}))
+		power = append(power, playback.AmpCommands(runner, h.AmpOnCommand, h.AmpOffCommand))
 	}
 	var mute sbgpio.Switch
 	if g.MuteLine != "" {
@@ -113,40 +100,10 @@ func openLine(key, value string) (gpio.PinOut, error) {
 // closeOutput is the orderly end of a playing command: output closed,
 // amplifier off, queued hooks run. It stays inside the shutdown grace, after
 // which the signal handler would cut it short.
-func closeOutput(a *app, out *receiver.Output) {
+func closeOutput(a *app, out *playback.Output) {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace*3/4)
 	defer cancel()
 	if err := out.Close(ctx); err != nil {
 		a.log.Warn("amplifier shutdown", "err", err)
-	}
-}
-
-// waitAmplifierOff is the end of `speakerbox play` with an amplifier: the
-// idle timeout runs and the relay drops, as under the receiver, so owners
-// and the real-kernel tests see the whole cycle. Player events are still
-// handled meanwhile (the player waits for them to be read).
-func waitAmplifierOff(ctx context.Context, p *player.Player, out *receiver.Output, log *slog.Logger) {
-	out.Idle()
-	off := out.WhenOff()
-	select {
-	case <-off:
-		return
-	default:
-	}
-	log.Info("waiting for the amplifier's idle timeout; Ctrl-C switches it off now")
-	events := p.Events()
-	for {
-		select {
-		case <-off:
-			return
-		case <-ctx.Done():
-			return
-		case e, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			out.HandleEvent(e)
-		}
 	}
 }

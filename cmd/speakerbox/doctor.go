@@ -19,16 +19,75 @@ type doctorTopic struct {
 	// inAll: `speakerbox doctor` with no topic runs it (it needs no options
 	// and changes nothing).
 	inAll bool
-	setup func(fs *flag.FlagSet) runFunc
+	// advice is the line that says what to do when the topic finds a
+	// problem.
+	advice string
+	setup  func(fs *flag.FlagSet) runFunc
 }
+
+// notApplicable is what a topic returns when the configured setup does not
+// use what it checks (no relay line, say): not a problem.
+type notApplicable struct{ why string }
+
+func (n *notApplicable) Error() string { return "not applicable: " + n.why }
 
 func doctorTopics() []*doctorTopic {
 	return []*doctorTopic{
-		{name: "config", summary: "check the configuration and show where it comes from", inAll: true, setup: doctorConfig},
-		{name: "state", summary: "check the state directory and the device id", inAll: true, setup: doctorState},
-		{name: "audio", summary: "list the ALSA devices and what they take; check the configured output", inAll: true, setup: doctorAudio},
-		{name: "gpio", summary: "find the amplifier relay line; --on, --off, --blink drive it by hand", inAll: true, setup: doctorGPIO},
+		{name: "config", summary: "check the configuration and show where it comes from", inAll: true, setup: doctorConfig,
+			advice: "fix the configuration file or the SPEAKERBOX_* variables ('speakerbox run --print-config' shows where each value comes from)"},
+		{name: "state", summary: "check the state directory and the device id", inAll: true, setup: doctorState,
+			advice: "make the state directory writable for the user speakerbox runs as, or choose another with state_dir"},
+		{name: "audio", summary: "list the ALSA devices and what they take; check the configured output", inAll: true, setup: doctorAudio,
+			advice: "set audio.device to a device 'speakerbox doctor audio' lists (and stop whatever holds it), or, on a machine without a sound card, set audio.output to pipe, wav or null"},
+		{name: "gpio", summary: "find the amplifier relay line; --on, --off, --blink drive it by hand", inAll: true, setup: doctorGPIO,
+			advice: "check gpio.relay_line with 'speakerbox doctor gpio --line NAME' (GPIO17 or chip:offset), or leave it empty if no relay is wired"},
 	}
+}
+
+// doctorAll runs every topic that needs no options and reports each as
+// ok, problem or not applicable. Only a problem of the configured setup
+// fails the command, and each problem comes with what to do.
+func doctorAll(ctx context.Context, a *app) error {
+	type result struct {
+		t      *doctorTopic
+		status string
+	}
+	var results []result
+	var problems []*doctorTopic
+	for _, t := range doctorTopics() {
+		if !t.inAll {
+			continue
+		}
+		fmt.Fprintf(a.stdout, "== %s\n", t.name)
+		run := t.setup(flag.NewFlagSet(t.name, flag.ContinueOnError))
+		err := run(ctx, a, nil)
+		var na *notApplicable
+		status := "ok"
+		switch {
+		case err == nil:
+		case errors.As(err, &na):
+			status = na.Error()
+			fmt.Fprintln(a.stdout, status)
+		default:
+			fmt.Fprintf(a.stdout, "PROBLEM: %v\n", err)
+			status = "PROBLEM (see above)"
+			problems = append(problems, t)
+		}
+		results = append(results, result{t, status})
+	}
+	fmt.Fprintln(a.stdout, "== summary")
+	for _, r := range results {
+		fmt.Fprintf(a.stdout, "%-7s %s\n", r.t.name, r.status)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	var names []string
+	for _, t := range problems {
+		fmt.Fprintf(a.stdout, "what to do (%s): %s\n", t.name, t.advice)
+		names = append(names, t.name)
+	}
+	return fmt.Errorf("doctor: problem with %s; see above for what to do", strings.Join(names, ", "))
 }
 
 func doctorCommand() *command {
@@ -39,22 +98,7 @@ func doctorCommand() *command {
 		setup: func(fs *flag.FlagSet) runFunc {
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) == 0 {
-					var failed []string
-					for _, t := range doctorTopics() {
-						if !t.inAll {
-							continue
-						}
-						fmt.Fprintf(a.stdout, "== %s\n", t.name)
-						run := t.setup(flag.NewFlagSet(t.name, flag.ContinueOnError))
-						if err := run(ctx, a, nil); err != nil {
-							fmt.Fprintf(a.stdout, "FAIL: %v\n", err)
-							failed = append(failed, t.name)
-						}
-					}
-					if len(failed) > 0 {
-						return fmt.Errorf("doctor: %s failed", strings.Join(failed, ", "))
-					}
-					return nil
+					return doctorAll(ctx, a)
 				}
 				for _, t := range doctorTopics() {
 					if t.name != args[0] {
@@ -69,12 +113,26 @@ func doctorCommand() *command {
 						}
 						return usagef("doctor %s: %v", t.name, err)
 					}
-					return run(ctx, a, tfs.Args())
+					err := run(ctx, a, tfs.Args())
+					var na *notApplicable
+					if errors.As(err, &na) {
+						fmt.Fprintln(a.stdout, na.Error())
+						return nil
+					}
+					if err != nil && !isUsage(err) {
+						return fmt.Errorf("%w\nwhat to do: %s", err, t.advice)
+					}
+					return err
 				}
 				return usagef("doctor: unknown topic %q (topics: %s)", args[0], topicNames())
 			}
 		},
 	}
+}
+
+func isUsage(err error) bool {
+	var ue *usageError
+	return errors.As(err, &ue)
 }
 
 func topicNames() string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -81,11 +82,11 @@ func TestCheckOutputChangesNoFile(t *testing.T) {
 	}{
 		{"wav", wav, "OK: WAV file"},
 		{"pipe", raw, "not a FIFO"},
-		{"null", "-", "OK: plays 44100 Hz stereo"},
+		{"null", "-", "OK: plays nothing"},
 	} {
 		cfg := &config.Config{Audio: config.Audio{Output: c.out, Path: c.path, Format: "auto"}}
 		var b bytes.Buffer
-		if err := checkOutput(&b, cfg, nil); err != nil {
+		if err := checkOutput(context.Background(), &b, cfg); err != nil {
 			t.Fatalf("%s: %v", c.out, err)
 		}
 		if !strings.Contains(b.String(), c.want) {
@@ -98,7 +99,7 @@ func TestCheckOutputChangesNoFile(t *testing.T) {
 		}
 	}
 	cfg := &config.Config{Audio: config.Audio{Output: "wav", Path: filepath.Join(dir, "nodir", "x.wav"), Format: "auto"}}
-	if err := checkOutput(&bytes.Buffer{}, cfg, nil); err == nil {
+	if err := checkOutput(context.Background(), &bytes.Buffer{}, cfg); err == nil {
 		t.Error("wav into a missing directory passed")
 	}
 }

@@ -47,8 +47,7 @@ func doctorGPIO(fs *flag.FlagSet) runFunc {
 			if actions > 0 {
 				return usagef("doctor gpio: no line: give --line or set gpio.relay_line")
 			}
-			fmt.Fprintln(a.stdout, "OK: no relay line configured (gpio.relay_line is empty)")
-			return nil
+			return &notApplicable{"no relay line configured (gpio.relay_line is empty)"}
 		}
 		pin, err := openLine("line", spec)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/speakerbox/speakerbox/audio/gain"
 	"github.com/speakerbox/speakerbox/audio/player"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
-	"github.com/speakerbox/speakerbox/receiver"
+	"github.com/speakerbox/speakerbox/receiver/playback"
 )
 
 func playCommand() *command {
@@ -48,6 +48,17 @@ func playCommand() *command {
 						return usagef("--normalise: %v", err)
 					}
 					cfg.Audio.Normalisation = *normalise
+				}
+				// --output may break a rule across keys (audio.mixer
+				// needs alsa): the configuration's own check says so.
+				err := config.Validate(&cfg, func(key string) string {
+					if key == "audio.output" && *output != "" {
+						return "play --output"
+					}
+					return a.loaded.Source(key)
+				})
+				if err != nil {
+					return err
 				}
 				var k []byte
 				if *key != "" {
@@ -88,11 +99,12 @@ func playerConfig(c *config.Config, sink audio.Sink, log *slog.Logger) (player.C
 	if err != nil {
 		return player.Config{}, fmt.Errorf("audio.normalisation: %w", err)
 	}
-	sample := audio.S16LE
-	if a.Format != "" && a.Format != "auto" {
-		if sample, err = audio.ParseSampleFormat(a.Format); err != nil {
-			return player.Config{}, fmt.Errorf("audio.format: %w", err)
-		}
+	sample, err := a.SampleFormat()
+	if err != nil {
+		return player.Config{}, err
+	}
+	if sample == 0 {
+		sample = audio.S16LE // what the player produces when the sink may choose
 	}
 	period := a.Period
 	if period <= 0 {
@@ -116,7 +128,7 @@ func playerConfig(c *config.Config, sink audio.Sink, log *slog.Logger) (player.C
 // playFiles plays files back to back as a gapless queue and returns when
 // the last has ended, or ctx is cancelled. It fails if any file could not
 // be played.
-func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []string, key []byte, progress io.Writer, log *slog.Logger, out *receiver.Output) error {
+func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []string, key []byte, progress io.Writer, log *slog.Logger, out *playback.Output) error {
 	pc, err := playerConfig(c, sink, log)
 	if err != nil {
 		return err
@@ -144,59 +156,40 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 	}
 	defer p.Close()
 	out.Attach(p)
-	index := func(id string) int {
-		for i, t := range tracks {
-			if t.ID == id {
-				return i
-			}
-		}
-		return -1
+	q, err := playback.NewQueue(p, out, tracks)
+	if err != nil {
+		return err
 	}
-	p.Load(tracks[0], true, 0)
-	var failed []string
-	finished := 0
-	enqueued := 0 // the highest index handed to the player
-	enqueueAfter := func(i int) {
-		if i+1 < len(tracks) && i+1 > enqueued {
-			enqueued = i + 1
-			p.Enqueue(tracks[i+1])
+	err = q.Run(ctx, func(i int, e player.Event) {
+		if i < 0 {
+			return
 		}
-	}
-	for finished < len(tracks) {
-		var e player.Event
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(progress)
-			return nil
-		case e = <-p.Events():
-		}
-		out.HandleEvent(e) // hooks and relay, as under the receiver
-		i := index(e.TrackID)
 		switch e.Type {
-		case player.TrackDecoding:
-			enqueueAfter(i)
 		case player.TrackStarted:
 			fmt.Fprint(progress, "\r\x1b[K") // the log line replaces the progress line
 			log.Info("playing", "file", files[i], "duration", time.Duration(e.DurationMs)*time.Millisecond)
 		case player.Position:
 			fmt.Fprintf(progress, "\r%s  %s / %s ", filepath.Base(files[i]), clock(e.PositionMs), clock(e.DurationMs))
-		case player.TrackEnded:
-			finished++
 		case player.TrackError:
 			fmt.Fprintln(progress)
 			log.Error("cannot play file", "file", files[i], "err", e.Err)
-			failed = append(failed, files[i])
-			finished++
-			// A file that failed to open leaves the queue empty: go on.
-			enqueueAfter(i)
-		case player.OutputError:
-			return fmt.Errorf("play: %w", e.Err)
 		}
+	})
+	switch {
+	case err != nil && ctx.Err() != nil:
+		fmt.Fprintln(progress)
+		return nil // interrupted: an orderly end
+	case err != nil:
+		return fmt.Errorf("play: %w", err)
 	}
 	fmt.Fprintln(progress)
-	waitAmplifierOff(ctx, p, out, log)
-	if len(failed) > 0 {
-		return fmt.Errorf("play: %d of %d files could not be played: %s", len(failed), len(files), strings.Join(failed, ", "))
+	playback.WaitAmplifierOff(ctx, p, out, log)
+	if failed := q.Failed(); len(failed) > 0 {
+		names := make([]string, len(failed))
+		for j, i := range failed {
+			names[j] = files[i]
+		}
+		return fmt.Errorf("play: %d of %d files could not be played: %s", len(failed), len(files), strings.Join(names, ", "))
 	}
 	return nil
 }

@@ -126,3 +126,33 @@ func TestPlayEncryptedAndBadFiles(t *testing.T) {
 		t.Fatalf("wrong key: exit %d: %s", code, errOut)
 	}
 }
+
+// Without the sound card, play says so once, with how to list devices,
+// and exits 1.
+func TestPlayWithoutSoundCardReportsOnce(t *testing.T) {
+	_, errOut, code := runCmd(t, speakerbox(t, nil, "play", "--output", "alsa", "--audio.device", "hw:31,0", "../../audio/decode/testdata/tiny.ogg"))
+	if code != 1 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(errOut, `open ALSA device "hw:31,0"`); n != 1 {
+		t.Errorf("the error appears %d times, want once:\n%s", n, errOut)
+	}
+	if !strings.Contains(errOut, "speakerbox doctor audio") {
+		t.Errorf("no hint how to list devices:\n%s", errOut)
+	}
+}
+
+// An alsa-lib plugin name can never work: refused as a configuration
+// error before anything plays, whatever the output.
+func TestPlayRefusesALSAPluginName(t *testing.T) {
+	_, errOut, code := runCmd(t, speakerbox(t, []string{"SPEAKERBOX_AUDIO_DEVICE=default"}, "play", "--output", "null", "../../audio/decode/testdata/tiny.ogg"))
+	if code != 2 || !strings.Contains(errOut, "audio.device") || !strings.Contains(errOut, `"default"`) ||
+		!strings.Contains(errOut, "env SPEAKERBOX_AUDIO_DEVICE") || !strings.Contains(errOut, "hw:CARD,DEV") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// --output breaking the mixer rule is a configuration error too.
+	_, errOut, code = runCmd(t, speakerbox(t, []string{"SPEAKERBOX_AUDIO_MIXER=PCM"}, "play", "--output", "null", "../../audio/decode/testdata/tiny.ogg"))
+	if code != 2 || !strings.Contains(errOut, "audio.mixer") || !strings.Contains(errOut, "play --output") {
+		t.Fatalf("mixer with --output null: exit %d: %s", code, errOut)
+	}
+}

@@ -78,6 +78,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 		return err
 	}
 	defer closeOutput(a, out)
+	checkOutputAtStart(ctx, a.cfg, a.log)
 
 	dt, err := zeroconfsrv.ParseDeviceType(a.cfg.DeviceType)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -15,16 +16,9 @@ import (
 // both use it, so they play through exactly the same output.
 func newSink(cfg *config.Config, log *slog.Logger) (audio.Sink, error) {
 	a := cfg.Audio
-	var sample audio.SampleFormat
-	if a.Format != "" && a.Format != "auto" {
-		f, err := audio.ParseSampleFormat(a.Format)
-		if err != nil {
-			return nil, fmt.Errorf("audio.format: %w", err)
-		}
-		sample = f
-	}
-	if a.Mixer != "" && a.Output != "alsa" {
-		return nil, fmt.Errorf("audio.mixer %q needs audio.output alsa (it is %s); leave audio.mixer empty for software volume", a.Mixer, a.Output)
+	sample, err := a.SampleFormat()
+	if err != nil {
+		return nil, err
 	}
 	log = log.With("output", a.Output)
 	switch a.Output {
@@ -49,4 +43,26 @@ func newSink(cfg *config.Config, log *slog.Logger) (audio.Sink, error) {
 		return audio.NewNullSink(), nil
 	}
 	return nil, fmt.Errorf("audio.output: unknown output %q (allowed: alsa, pipe, wav, null)", a.Output)
+}
+
+// checkOutputAtStart asks the configured output once, at start, whether it
+// could play: a missing sound card or FIFO is a warning that says how to
+// find the right one, not silence until the first track fails. Only a
+// warning: a USB DAC may be plugged in later, a FIFO's reader may start
+// later.
+func checkOutputAtStart(ctx context.Context, cfg *config.Config, log *slog.Logger) {
+	sink, err := newSink(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		log.Warn("audio output unusable", "output", cfg.Audio.Output, "err", err)
+		return
+	}
+	c, ok := sink.(audio.Checker)
+	if !ok {
+		return
+	}
+	if _, err := c.Check(ctx); err != nil {
+		log.Warn("audio output not ready; playback fails until it is",
+			"output", cfg.Audio.Output, "err", err,
+			"help", "'speakerbox doctor audio' lists the devices and checks the output (or: cat /proc/asound/cards)")
+	}
 }

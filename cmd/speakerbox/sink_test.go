@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -66,7 +67,7 @@ func TestNewSinkFormatReachesTheSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Open(cdStereo); got.Sample != audio.S16LE {
+	if got, _ := s.Open(audio.CDStereo()); got.Sample != audio.S16LE {
 		t.Errorf("null sink changed the format: %s", got)
 	}
 	// The WAV sink writes the configured format whatever the player asks.
@@ -75,7 +76,7 @@ func TestNewSinkFormatReachesTheSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := w.Open(cdStereo)
+	got, err := w.Open(audio.CDStereo())
 	if err != nil || got.Sample != audio.S24_3LE {
 		t.Errorf("wav: %s, %v; want S24_3LE", got, err)
 	}
@@ -87,7 +88,6 @@ func TestNewSinkRejectsBadCombinations(t *testing.T) {
 		mod  func(*config.Audio)
 		want string
 	}{
-		{func(a *config.Audio) { a.Output = "pipe"; a.Mixer = "PCM" }, "audio.mixer"},
 		{func(a *config.Audio) { a.Format = "S8" }, "audio.format"},
 		{func(a *config.Audio) { a.Device = "default" }, `ALSA device "default" is an alsa-lib plugin`},
 		{func(a *config.Audio) { a.Buffer = 100 * time.Millisecond; a.Period = 80 * time.Millisecond }, "at least 2 periods"},
@@ -96,6 +96,29 @@ func TestNewSinkRejectsBadCombinations(t *testing.T) {
 		_, err := newSink(audioConfig(c.mod), slog.New(slog.DiscardHandler))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("err = %v, want it to name %s", err, c.want)
+		}
+	}
+}
+
+func TestCheckOutputAtStartWarns(t *testing.T) {
+	for _, c := range []struct {
+		mod  func(*config.Audio)
+		want []string // in the log; nil: no warning
+	}{
+		{func(a *config.Audio) { a.Device = "hw:31,0" }, []string{"level=WARN", "no such device", "speakerbox doctor audio", "/proc/asound/cards"}},
+		{func(a *config.Audio) { a.Output = "pipe"; a.Path = "/nonexistent/fifo" }, []string{"level=WARN", "mkfifo"}},
+		{func(a *config.Audio) { a.Output = "null" }, nil},
+	} {
+		var b strings.Builder
+		cfg := audioConfig(c.mod)
+		checkOutputAtStart(context.Background(), cfg, slog.New(slog.NewTextHandler(&b, nil)))
+		if c.want == nil && b.Len() > 0 {
+			t.Errorf("%+v: unexpected log %s", cfg.Audio, b.String())
+		}
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%+v: log lacks %q:\n%s", cfg.Audio, w, b.String())
+			}
 		}
 	}
 }

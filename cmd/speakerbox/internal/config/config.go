@@ -10,7 +10,10 @@
 package config
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/speakerbox/speakerbox/audio"
 )
 
 // Config is the effective configuration of one run.
@@ -53,6 +56,38 @@ type Audio struct {
 	VolumeRangeDB          float64
 	Normalisation          string
 	NormalisationPregainDB float64
+}
+
+// SampleFormat is audio.format for the sinks and the player: 0 for "auto"
+// (the sink chooses). Load has validated the name; a Config built by hand
+// may hold anything, hence the error.
+func (a Audio) SampleFormat() (audio.SampleFormat, error) {
+	if a.Format == "" || a.Format == "auto" {
+		return 0, nil
+	}
+	f, err := audio.ParseSampleFormat(a.Format)
+	if err != nil {
+		return 0, fmt.Errorf("audio.format: %w", err)
+	}
+	return f, nil
+}
+
+// Describe lists the keys that matter for the selected output, with their
+// values: "audio.output pipe, audio.path "/tmp/snapfifo", audio.format auto".
+func (a Audio) Describe() string {
+	s := "audio.output " + a.Output
+	switch a.Output {
+	case "alsa":
+		s += fmt.Sprintf(", audio.device %q, audio.format %s, audio.buffer %v, audio.period %v", a.Device, a.Format, a.Buffer, a.Period)
+		if a.Mixer != "" {
+			s += fmt.Sprintf(", audio.mixer %q", a.Mixer)
+		} else {
+			s += ", software volume"
+		}
+	case "pipe", "wav":
+		s += fmt.Sprintf(", audio.path %q, audio.format %s", a.Path, a.Format)
+	}
+	return s
 }
 
 // GPIO configures the amplifier relay.

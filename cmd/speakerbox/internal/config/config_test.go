@@ -104,6 +104,10 @@ func TestValidationErrors(t *testing.T) {
 		{name: "device type", file: "device_type: fridge\n", want: []string{"device_type", "homething"}, wantKey: "device_type"},
 		{name: "duplicate", file: "name: a\nname: b\n", want: []string{"given twice"}, wantKey: "name"},
 		{name: "secret not echoed", file: "hooks:\n  env: [\"TOKEN\"]\n", want: []string{"hooks.env", "***", "NAME=value"}, wantKey: "hooks.env"},
+		{name: "alsa plugin from env", env: []string{"SPEAKERBOX_AUDIO_DEVICE=default"}, want: []string{"audio.device", "alsa-lib plugin name", `"default"`, "env SPEAKERBOX_AUDIO_DEVICE", "hw:CARD,DEV", "speakerbox doctor audio", "/proc/asound/cards"}, wantKey: "audio.device"},
+		{name: "alsa plugin in file", file: "audio:\n  device: plughw:1,0\n", want: []string{"audio.device", "alsa-lib plugin name", `"plughw:1,0"`, "speakerbox.yaml:2"}, wantKey: "audio.device"},
+		{name: "bad device name", args: []string{"--audio.device=hw:1,x"}, want: []string{"audio.device", "not an ALSA hardware device name", "flag --audio.device"}, wantKey: "audio.device"},
+		{name: "mixer needs alsa", file: "audio:\n  output: pipe\n  mixer: PCM\n", want: []string{"audio.mixer", `"PCM"`, "needs audio.output alsa", "audio.output is pipe (from", "speakerbox.yaml:2", "speakerbox.yaml:3", "empty (software volume)"}, wantKey: "audio.mixer"},
 		{name: "not yaml", file: "audio: [\n", want: []string{"not valid YAML"}},
 		{name: "not mapping", file: "- a\n", want: []string{"must be a mapping"}},
 	}
@@ -184,8 +188,82 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range keys() {
-		if !strings.Contains(string(b), "| `"+k.name+"` |") {
+		i := strings.Index(string(b), "| `"+k.name+"` |")
+		if i < 0 {
 			t.Errorf("README.md configuration table lacks key %s", k.name)
+			continue
 		}
+		row, _, _ := strings.Cut(string(b[i:]), "\n")
+		if want := " | " + allowed(&k) + " | "; !strings.Contains(row, want) {
+			t.Errorf("README.md row of %s does not say what is allowed: want %q in\n%s", k.name, want, row)
+		}
+	}
+}
+
+func TestDeviceNamesAccepted(t *testing.T) {
+	for _, d := range []string{"hw:0,0", "hw:1", "hw:Loopback,1", "Loopback", "hw:CARD=Headphones,DEV=0"} {
+		if _, err := load(t, "", nil, "--audio.device="+d); err != nil {
+			t.Errorf("%s: %v", d, err)
+		}
+	}
+	if _, err := load(t, "audio:\n  mixer: PCM\n", nil); err != nil {
+		t.Errorf("mixer with the default alsa output: %v", err)
+	}
+}
+
+func TestValidateAfterOverride(t *testing.T) {
+	l, err := load(t, "audio:\n  mixer: Digital\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *l.Config
+	c.Audio.Output = "null"
+	err = Validate(&c, func(key string) string {
+		if key == "audio.output" {
+			return "play --output"
+		}
+		return l.Source(key)
+	})
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "audio.mixer" || !strings.Contains(err.Error(), "null (from play --output)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// The key table's audio.format names and the audio package's parser are
+// the same list.
+func TestSampleFormatNames(t *testing.T) {
+	var k key
+	for _, kk := range keys() {
+		if kk.name == "audio.format" {
+			k = kk
+		}
+	}
+	for _, name := range strings.Split(strings.TrimPrefix(k.check.allowed, "one of "), ", ") {
+		f, err := Audio{Format: name}.SampleFormat()
+		if err != nil || (name == "auto") != (f == 0) || (f != 0 && f.String() != name) {
+			t.Errorf("%s: %v, %v", name, f, err)
+		}
+	}
+	if _, err := (Audio{Format: "S8"}).SampleFormat(); err == nil || !strings.Contains(err.Error(), "audio.format") {
+		t.Errorf("S8: %v", err)
+	}
+}
+
+func TestAudioDescribeNamesTheOutputsKeys(t *testing.T) {
+	l, err := load(t, "audio:\n  output: pipe\n  path: /tmp/snapfifo\n  mixer: \"\"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := l.Config.Audio.Describe()
+	if !strings.Contains(got, `audio.output pipe, audio.path "/tmp/snapfifo"`) || strings.Contains(got, "audio.device") {
+		t.Errorf("pipe: %s", got)
+	}
+	l, err = load(t, "", nil, "--audio.mixer=Digital")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Config.Audio.Describe(); !strings.Contains(got, `audio.device "hw:0,0"`) || !strings.Contains(got, `audio.mixer "Digital"`) {
+		t.Errorf("alsa: %s", got)
 	}
 }

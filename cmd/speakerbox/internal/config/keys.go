@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/speakerbox/speakerbox/audio/alsasink"
 )
 
 type kind int
@@ -40,6 +42,9 @@ type key struct {
 type validator struct {
 	ok      func(v any) bool
 	allowed string
+	// problem, if set, says what is wrong with a refused value (default:
+	// "not allowed" or "out of range").
+	problem func(v any) string
 }
 
 func oneOf(allowed ...string) *validator {
@@ -115,6 +120,20 @@ var lineName = &validator{
 	allowed: "empty, a line name such as GPIO17, or chip:offset such as gpiochip0:17",
 }
 
+// alsaDevice: speakerbox opens the kernel's hardware devices itself, so an
+// alsa-lib plugin name can never work; refusing it here says so before
+// anything runs (the sink would only find out when the first track plays).
+var alsaDevice = &validator{
+	ok: func(v any) bool { return alsasink.CheckDeviceName(v.(string)) == nil },
+	problem: func(v any) string {
+		if alsasink.IsPluginName(v.(string)) {
+			return "an alsa-lib plugin name, which speakerbox cannot open (it opens hardware devices directly)"
+		}
+		return "not an ALSA hardware device name"
+	},
+	allowed: `hw:CARD,DEV, hw:CARD or a card name, CARD being a card index or name (list them with "speakerbox doctor audio" or cat /proc/asound/cards); no alsa-lib plugins such as default, plughw or dmix`,
+}
+
 var nonEmpty = &validator{
 	ok:      func(v any) bool { return v.(string) != "" },
 	allowed: "a non-empty string",
@@ -148,7 +167,7 @@ func keys() []key {
 		{name: "audio.output", kind: kString, def: "alsa", help: "audio sink",
 			field: func(c *Config) any { return &c.Audio.Output }, check: oneOf("alsa", "pipe", "wav", "null")},
 		{name: "audio.device", kind: kString, def: "hw:0,0", help: `ALSA hardware device: "hw:CARD,DEV" (card index or name) or a card name`,
-			field: func(c *Config) any { return &c.Audio.Device }, check: nonEmpty},
+			field: func(c *Config) any { return &c.Audio.Device }, check: alsaDevice},
 		{name: "audio.path", kind: kString, def: "-", help: `file or FIFO for the pipe and wav outputs ("-": standard output)`,
 			field: func(c *Config) any { return &c.Audio.Path }, check: nonEmpty},
 		{name: "audio.format", kind: kString, def: "auto", help: "sample format sent to the device",

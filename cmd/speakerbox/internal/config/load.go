@@ -203,7 +203,22 @@ func (s *Set) Load(env Env) (*Loaded, error) {
 		}
 		l.sources[k.name] = src
 	}
+	if err := Validate(c, l.Source); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// Validate checks the rules that involve more than one key; source tells
+// where a key's value came from. Load calls it; a command that changes the
+// configuration after Load (play --output) calls it again.
+func Validate(c *Config, source func(key string) string) error {
+	if a := c.Audio; a.Mixer != "" && a.Output != "alsa" {
+		return &Error{Key: "audio.mixer", Value: a.Mixer, Source: source("audio.mixer"),
+			Problem: fmt.Sprintf("a hardware mixer needs audio.output alsa, and audio.output is %s (from %s)", a.Output, source("audio.output")),
+			Allowed: "empty (software volume) unless audio.output is alsa"}
+	}
+	return nil
 }
 
 func defaultName(host string) string {
@@ -242,8 +257,10 @@ func assign(c *Config, k *key, raw, src string) error {
 func store(c *Config, k *key, v any, raw, src string) error {
 	if k.check != nil && !k.check.ok(v) {
 		problem := "not allowed"
-		switch k.kind {
-		case kInt, kFloat, kDuration:
+		switch {
+		case k.check.problem != nil:
+			problem = k.check.problem(v)
+		case k.kind == kInt, k.kind == kFloat, k.kind == kDuration:
 			problem = "out of range"
 		}
 		return &Error{Key: k.name, Value: shown(k, raw), Source: src, Problem: problem, Allowed: k.check.allowed}

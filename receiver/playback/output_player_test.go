@@ -1,4 +1,4 @@
-package receiver
+package playback
 
 import (
 	"bytes"
@@ -45,7 +45,7 @@ func (s journalSink) Close() error {
 // idle timeout has the player close its sink (asynchronously), "closed"
 // runs, and only then the relay drops.
 func TestOutputWithPlayer(t *testing.T) {
-	ogg, err := os.ReadFile("../audio/decode/testdata/tiny.ogg")
+	ogg, err := os.ReadFile("../../audio/decode/testdata/tiny.ogg")
 	if err != nil {
 		t.Fatal(err)
 	}
