@@ -82,9 +82,15 @@ func parseEnvelope(payload []byte) (*envelope, error) {
 	return &env, nil
 }
 
+// hasValue: "value" present and not null (null would decode as zero).
+func (c *command) hasValue() bool {
+	v := bytes.TrimSpace(c.Value)
+	return len(v) > 0 && !bytes.Equal(v, []byte("null"))
+}
+
 func (c *command) boolValue() (bool, bool) {
 	var b bool
-	if len(c.Value) == 0 || json.Unmarshal(c.Value, &b) != nil {
+	if !c.hasValue() || json.Unmarshal(c.Value, &b) != nil {
 		return false, false
 	}
 	return b, true
@@ -92,7 +98,7 @@ func (c *command) boolValue() (bool, bool) {
 
 func (c *command) intValue() (int64, bool) {
 	var f float64
-	if len(c.Value) == 0 || json.Unmarshal(c.Value, &f) != nil {
+	if !c.hasValue() || json.Unmarshal(c.Value, &f) != nil {
 		return 0, false
 	}
 	if f < -1e12 || f > 1e12 {
