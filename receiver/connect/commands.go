@@ -281,6 +281,11 @@ func (st *stepper) pause() bool {
 
 func (st *stepper) resume() bool {
 	s := &st.s
+	if !s.loaded && s.active && s.hasCur && s.loadID == 0 {
+		// Stopped at the end of the context: play the last track again.
+		st.startTrack(s.cur, s.curQueued, 0, false)
+		return true
+	}
 	if !s.loaded {
 		return false
 	}

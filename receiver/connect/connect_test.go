@@ -912,3 +912,20 @@ func TestPlayerEventsAndPrefetch(t *testing.T) {
 	one[PlayerStop](t, effs)
 	none[PlayerLoad](t, effs)
 }
+
+func TestResumeAfterTheEnd(t *testing.T) {
+	cfg := testConfig()
+	cfg.Autoplay = AutoplayOff
+	s := New(cfg, 1, -1)
+	s, effs := step(t, s, t0, request("p", playCmd(albumContext(1), nil)))
+	s, effs = step(t, s, t0, TrackEnded{PlaybackID: one[PlayerLoad](t, effs).PlaybackID})
+	one[PlayerStop](t, effs)
+	if ps := published(t, effs).Device.PlayerState; ps.IsPlaying || ps.Track.GetUri() != turi(0) {
+		t.Fatal(ps)
+	}
+	_, effs = step(t, s, t0, request("r", map[string]any{"endpoint": "resume"}))
+	replied(t, effs, "r", true)
+	if ld := one[PlayerLoad](t, effs); ld.URI != turi(0) || ld.PositionMs != 0 || ld.Paused {
+		t.Fatal(ld)
+	}
+}
