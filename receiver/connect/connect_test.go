@@ -414,6 +414,16 @@ func TestTransfer(t *testing.T) {
 			}
 		})
 	}
+	t.Run("without play_origin or options", func(t *testing.T) {
+		ts := transferState(false, 0, now, 1)
+		ts.CurrentSession.PlayOrigin = nil
+		ts.Options = nil
+		_, effs := step(t, base, now, request("tr", transferCmd(ts, nil)))
+		replied(t, effs, "tr", true)
+		if po := published(t, effs).Device.PlayerState.PlayOrigin; po.GetDeviceIdentifier() != phoneID {
+			t.Fatal(po)
+		}
+	})
 	t.Run("clamped to the duration in metadata", func(t *testing.T) {
 		ts := transferState(false, 10000, now.Add(-time.Hour), 1)
 		ts.Playback.CurrentTrack.Metadata = map[string]string{"duration": "120000"}

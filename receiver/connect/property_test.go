@@ -3,6 +3,7 @@ package connect
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -157,6 +158,13 @@ func TestRandomSequences(t *testing.T) {
 				old := s
 				var effs []Effect
 				s, effs = step(t, s, in.Now, in.Event)
+				if g.n%10 == 0 {
+					// Deterministic: the same state and input, the same result.
+					s2, effs2 := Step(old, in)
+					if !reflect.DeepEqual(s, s2) || !reflect.DeepEqual(effs, effs2) {
+						t.Fatalf("Step not deterministic for %T", in.Event)
+					}
+				}
 				req, isReq := in.Event.(Request)
 				replies := of[Reply](effs)
 				if isReq && (len(replies) != 1 || replies[0].Key != req.Key) || !isReq && len(replies) != 0 {

@@ -34,7 +34,7 @@ type Config struct {
 	DeviceType      devicespb.DeviceType // e.g. devicespb.DeviceType_SPEAKER
 	SoftwareVersion string               // device_software_version
 	VolumeSteps     int32                // steps the apps offer; 0 means 100
-	InitialVolume   uint32               // 0..65535, used when no volume is remembered
+	InitialVolume   uint32               // 0..65535 as given (0 is silence), used when no volume is remembered
 	MaxVolume       uint32               // 0..65535 cap on every volume; 0 means 65535
 	Autoplay        Autoplay
 	SupportsLogout  bool // advertise supports_logout (the loop can drop the session)
