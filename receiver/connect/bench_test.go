@@ -1,10 +1,13 @@
 package connect
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 )
 
 // BenchmarkCommandStep: one command through Step on a playing state (the
@@ -19,15 +22,39 @@ func BenchmarkCommandStep(b *testing.B) {
 		request("f", map[string]any{"endpoint": "set_shuffling_context", "value": false}),
 		request("g", map[string]any{"endpoint": "skip_prev"}),
 	}
-	s := playing(b, 100)
-	now := t0
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		now = now.Add(time.Millisecond)
-		s, _ = Step(s, Input{Now: now, Event: cmds[i%len(cmds)]})
-		i++
-	}
+	b.Run("step", func(b *testing.B) {
+		s := playing(b, 100)
+		now := t0
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			now = now.Add(time.Millisecond)
+			s, _ = Step(s, Input{Now: now, Event: cmds[i%len(cmds)]})
+			i++
+		}
+	})
+	// Reference in the same run: only decoding the same payloads
+	// generically, and only marshalling the state the step publishes.
+	b.Run("reference-json-decode", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			var m map[string]any
+			if err := json.Unmarshal(cmds[i%len(cmds)].Payload, &m); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("reference-marshal-put-state", func(b *testing.B) {
+		req := playing(b, 100).PutState(t0.UnixMilli(), 4)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := proto.Marshal(req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkPlayerEvent: a position report (the most frequent input).

@@ -205,7 +205,7 @@ func (st *stepper) begin(pc *connectpb.Context, tg target, pos int64, paused, fr
 		st.changed()
 		return
 	}
-	s.ctx = newContext(pc, "context", st.rnd)
+	s.ctx = newContext(pc, "context", st.rand())
 	st.tryStart()
 	st.changed()
 }
@@ -427,7 +427,7 @@ func (st *stepper) setShuffle(on bool) {
 			if s.ctx.pos >= 0 {
 				first = s.ctx.order0(s.ctx.pos)
 			}
-			s.ctx.shuffleFrom(first, st.rnd)
+			s.ctx.shuffleFrom(first, st.rand())
 		} else {
 			s.ctx.unshuffle()
 		}

@@ -3,7 +3,6 @@ package connect
 import (
 	"bytes"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 
@@ -80,7 +79,7 @@ func toTrack(ct *connectpb.ContextTrack, provider string, page, index uint32) (t
 }
 
 // appendPage adds a loaded page's tracks (copy on write).
-func (c *playContext) appendPage(tracks []*connectpb.ContextTrack, rng *rand.Rand) {
+func (c *playContext) appendPage(tracks []*connectpb.ContextTrack, rng *prng) {
 	var add []track
 	for i, ct := range tracks {
 		if t, ok := toTrack(ct, c.provider, c.pages, uint32(i)); ok {
@@ -107,7 +106,7 @@ func (c *playContext) appendPage(tracks []*connectpb.ContextTrack, rng *rand.Ran
 }
 
 // absorb takes in the pending pages that came with their tracks.
-func (c *playContext) absorb(rng *rand.Rand) {
+func (c *playContext) absorb(rng *prng) {
 	for len(c.pending) > 0 && (len(c.pending[0].tracks) > 0 || c.pending[0].url == "") {
 		p := c.pending[0]
 		c.pending = c.pending[1:]
@@ -116,7 +115,7 @@ func (c *playContext) absorb(rng *rand.Rand) {
 }
 
 // pageLoaded takes in a page fetched from nextPageURL.
-func (c *playContext) pageLoaded(p *connectpb.ContextPage, rng *rand.Rand) {
+func (c *playContext) pageLoaded(p *connectpb.ContextPage, rng *prng) {
 	if len(c.pending) > 0 {
 		c.pending = c.pending[1:]
 		if len(c.pending) == 0 && p.GetNextPageUrl() != "" {
@@ -129,7 +128,7 @@ func (c *playContext) pageLoaded(p *connectpb.ContextPage, rng *rand.Rand) {
 	c.absorb(rng)
 }
 
-func newContext(pc *connectpb.Context, provider string, rng *rand.Rand) playContext {
+func newContext(pc *connectpb.Context, provider string, rng *prng) playContext {
 	c := playContext{
 		uri:          pc.GetUri(),
 		url:          pc.GetUrl(),
@@ -207,7 +206,7 @@ func (c *playContext) find(t target) int {
 
 // shuffleFrom makes a new play order with track index first first and the
 // rest shuffled.
-func (c *playContext) shuffleFrom(first int, rng *rand.Rand) {
+func (c *playContext) shuffleFrom(first int, rng *prng) {
 	order := make([]int, 0, len(c.tracks))
 	if first >= 0 {
 		order = append(order, first)

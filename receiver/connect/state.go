@@ -3,7 +3,6 @@ package connect
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +49,7 @@ type goal struct {
 // usable; start from New.
 type State struct {
 	cfg *Config
-	rng rand.PCG
+	rng prng
 
 	connID        string
 	volume        uint32
@@ -106,7 +105,7 @@ func New(cfg Config, seed uint64, remembered int64) State {
 		v = uint32(min(remembered, MaxVolume))
 	}
 	s := State{cfg: &cfg, volume: min(v, cfg.MaxVolume), appAutoplay: true}
-	s.rng.Seed(seed, seed^0x9e3779b97f4a7c15)
+	s.rng = prng{s: seed}
 	s.ctx.pos = -1
 	return s
 }
@@ -138,7 +137,6 @@ func (s State) Clone() State {
 type stepper struct {
 	s       State
 	now     int64
-	rnd     *rand.Rand
 	reply   *Reply
 	effects []Effect
 	publish connectpb.PutStateReason // 0: nothing to publish
@@ -149,7 +147,6 @@ type stepper struct {
 // carry out, in order.
 func Step(s State, in Input) (State, []Effect) {
 	st := &stepper{s: s, now: in.Now.UnixMilli()}
-	st.rnd = rand.New(&st.s.rng)
 	switch ev := in.Event.(type) {
 	case Request:
 		if !st.request(ev.Payload) {
@@ -247,6 +244,9 @@ func Step(s State, in Input) (State, []Effect) {
 }
 
 func (st *stepper) finish() (State, []Effect) {
+	if st.reply == nil && st.publish == 0 && !st.inact {
+		return st.s, st.effects
+	}
 	out := make([]Effect, 0, len(st.effects)+2)
 	if st.reply != nil {
 		out = append(out, *st.reply)
@@ -260,6 +260,10 @@ func (st *stepper) finish() (State, []Effect) {
 	}
 	return st.s, out
 }
+
+// rand is the state's generator (a method, not a field: a pointer into
+// the stepper itself would move it to the heap).
+func (st *stepper) rand() *prng { return &st.s.rng }
 
 func (st *stepper) emit(e Effect) { st.effects = append(st.effects, e) }
 
@@ -278,7 +282,7 @@ func (st *stepper) current(playbackID string) bool {
 func (st *stepper) randomID(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
-		b[i] = byte(st.rnd.Uint32())
+		b[i] = byte(st.rand().Uint64())
 	}
 	return b
 }
@@ -553,7 +557,7 @@ func (st *stepper) tryStart() {
 		// Not found within the bounds: start at the top.
 		idx = 0
 		if g.target.empty() && s.shuffle {
-			idx = st.rnd.IntN(s.ctx.len())
+			idx = st.rand().IntN(s.ctx.len())
 		}
 		if !g.target.empty() {
 			g.position = 0
@@ -561,7 +565,7 @@ func (st *stepper) tryStart() {
 	}
 	s.goal = goal{}
 	if s.shuffle {
-		s.ctx.shuffleFrom(idx, st.rnd)
+		s.ctx.shuffleFrom(idx, st.rand())
 	} else {
 		s.ctx.order, s.ctx.pos = nil, idx
 	}
@@ -584,7 +588,7 @@ func (st *stepper) contextLoaded(pc *connectpb.Context, err error) {
 		return
 	}
 	cmd := s.goal.cmdContext
-	c := newContext(pc, "context", st.rnd)
+	c := newContext(pc, "context", st.rand())
 	if u := cmd.GetUri(); u != "" {
 		c.uri = u
 	}
@@ -605,7 +609,7 @@ func (st *stepper) pageLoaded(p *connectpb.ContextPage, err error) {
 	switch s.goal.kind {
 	case goalStart:
 		if err == nil && p != nil {
-			s.ctx.pageLoaded(p, st.rnd)
+			s.ctx.pageLoaded(p, st.rand())
 		} else {
 			// Give up walking; start with what we have.
 			s.ctx.pending, s.ctx.nextURL = nil, ""
@@ -618,7 +622,7 @@ func (st *stepper) pageLoaded(p *connectpb.ContextPage, err error) {
 			st.endOfContext()
 			return
 		}
-		s.ctx.pageLoaded(p, st.rnd)
+		s.ctx.pageLoaded(p, st.rand())
 		st.nextContext(s.goal.paused)
 	}
 }
@@ -648,7 +652,7 @@ func (st *stepper) autoplayLoaded(pc *connectpb.Context, err error) {
 			t.Metadata = m
 		}
 	}
-	s.ctx = newContext(ac, "autoplay", st.rnd)
+	s.ctx = newContext(ac, "autoplay", st.rand())
 	s.goal = goal{kind: goalStart, target: target{index: -1}, since: st.now}
 	st.tryStart()
 }
