@@ -113,6 +113,9 @@ func New(cfg Config, seed uint64, remembered int64) State {
 // Volume is the current volume, 0..65535.
 func (s State) Volume() uint32 { return s.volume }
 
+// ConnectionID is the dealer connection id last seen ("" before any).
+func (s State) ConnectionID() string { return s.connID }
+
 // Active reports whether the receiver is the active Connect device.
 func (s State) Active() bool { return s.active }
 

@@ -124,7 +124,7 @@ type Shutdown struct{}
 
 // Tick is a timer tick: load timeouts, walk bounds and prefetch are
 // checked against Input.Now. The loop should tick about once a second
-// while Wants(State) says so.
+// while State.WantsTick says so.
 type Tick struct{}
 
 // TrackStarted: the player has the track of PlaybackID ready and is
@@ -253,7 +253,9 @@ type LoadAutoplay struct {
 	Request *playerpb.AutoplayContextRequest
 }
 
-// Publish: PUT Request to connect-state with ConnectionID.
+// Publish: PUT Request to connect-state with ConnectionID. Before the
+// first ConnectionID input ConnectionID is empty: drop such a publish (the
+// NEW_DEVICE after the connection id carries the whole state anyway).
 type Publish struct {
 	ConnectionID string
 	Request      *connectpb.PutStateRequest
