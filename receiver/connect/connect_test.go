@@ -15,7 +15,16 @@ import (
 
 func TestNewDeviceAndCapabilities(t *testing.T) {
 	s := New(testConfig(), 1, -1)
+	if s.WantsTick() || s.Active() || s.ConnectionID() != "" {
+		t.Fatal("a new state is idle")
+	}
+	if _, effs := step(t, s, t0, Tick{}); len(effs) != 0 {
+		t.Fatalf("an idle tick has effects: %v", effs)
+	}
 	s, effs := step(t, s, t0, ConnectionID{ID: "conn1"})
+	if s.ConnectionID() != "conn1" {
+		t.Fatal(s.ConnectionID())
+	}
 	if v := one[PlayerSetVolume](t, effs); v.Volume != 32768 {
 		t.Fatalf("first connection sets volume %d, want the initial 32768", v.Volume)
 	}
