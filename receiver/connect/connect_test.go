@@ -433,6 +433,18 @@ func TestTransfer(t *testing.T) {
 			t.Fatal(po)
 		}
 	})
+	t.Run("current track not in the context", func(t *testing.T) {
+		ts := transferState(false, 4000, now, 1)
+		ts.Playback.CurrentTrack = &connectpb.ContextTrack{Uri: turi(444)}
+		ts.CurrentSession.CurrentUid = ""
+		_, effs := step(t, base, now, request("tr", transferCmd(ts, nil)))
+		if ld := one[PlayerLoad](t, effs); ld.URI != turi(444) || ld.PositionMs != 4000 {
+			t.Fatal(ld)
+		}
+		if nt := published(t, effs).Device.PlayerState.NextTracks; nt[0].Uri != turi(0) {
+			t.Fatal(nt)
+		}
+	})
 	t.Run("clamped to the duration in metadata", func(t *testing.T) {
 		ts := transferState(false, 10000, now.Add(-time.Hour), 1)
 		ts.Playback.CurrentTrack.Metadata = map[string]string{"duration": "120000"}
@@ -796,9 +808,28 @@ func TestLazyPages(t *testing.T) {
 			// An endless chain of pages.
 			s, effs = step(t, s, t0, PageLoaded{ID: lp[0].ID, Page: &connectpb.ContextPage{Tracks: ctxTracks(10+i, 11+i), NextPageUrl: "hm://more"}})
 		}
-		if ld := one[PlayerLoad](t, effs); ld.URI != turi(0) {
+		// Not found: the named track plays ahead of the context.
+		if ld := one[PlayerLoad](t, effs); ld.URI != turi(500) {
 			t.Fatalf("fallback load %v", ld)
 		}
+		ps := published(t, effs).Device.PlayerState
+		if ps.Index != nil || ps.NextTracks[0].Uri != turi(0) {
+			t.Fatalf("after a track ahead of the context: %v", ps)
+		}
+		s, effs = step(t, s, t0, TrackEnded{PlaybackID: s.playbackID})
+		if ld := one[PlayerLoad](t, effs); ld.URI != turi(0) {
+			t.Fatalf("then the context from its start: %v", ld)
+		}
+	})
+	t.Run("no named track: the first", func(t *testing.T) {
+		s := New(testConfig(), 1, -1)
+		s, effs := step(t, s, t0, request("p", playCmd(pagedContext(), map[string]any{"skip_to": map[string]any{"track_index": 40}})))
+		lp := one[LoadPage](t, effs)
+		s, effs = step(t, s, t0, PageLoaded{ID: lp.ID, Err: errors.New("gone")})
+		if ld := one[PlayerLoad](t, effs); ld.URI != turi(0) {
+			t.Fatalf("fallback %v", ld)
+		}
+		_ = s
 	})
 	t.Run("walk bounded in time", func(t *testing.T) {
 		s := New(testConfig(), 1, -1)

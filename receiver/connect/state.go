@@ -75,7 +75,7 @@ type State struct {
 	queueSeq  int
 	cur       track
 	hasCur    bool
-	curQueued bool
+	curQueued bool // the current track is outside the context: queued, or played ahead of it
 
 	playbackID string
 	loaded     bool // a track is loaded or loading (is_playing)
@@ -555,6 +555,19 @@ func (st *stepper) tryStart() {
 				return
 			}
 			st.stop()
+			return
+		}
+		if validTrackURI(g.target.uri) && !g.fromQueue {
+			// A named track the context does not have (or not within the
+			// bounds): play it ahead of the context, which follows from
+			// its start.
+			s.goal = goal{}
+			if s.shuffle {
+				s.ctx.shuffleFrom(-1, st.rand())
+			} else {
+				s.ctx.order, s.ctx.pos = nil, -1
+			}
+			st.startTrack(track{uri: g.target.uri, uid: g.target.uid, gid: g.target.gid, provider: "context"}, true, g.position, g.paused)
 			return
 		}
 		// Not found within the bounds: start at the top.
