@@ -156,7 +156,11 @@ type apPackets struct {
 }
 
 func (p apPackets) Send(ctx context.Context, t apconn.PacketType, payload []byte) error {
-	return p.send(ctx, ap.PacketType(t), payload)
+	err := p.send(ctx, ap.PacketType(t), payload)
+	if errors.Is(err, ap.ErrAccesspointClosed) {
+		return fmt.Errorf("%w: %w", apconn.ErrConnLost, err)
+	}
+	return err
 }
 func (p apPackets) Receive() <-chan apconn.Packet { return p.ch }
 func (p apPackets) Done() <-chan struct{}         { return p.done }

@@ -88,3 +88,15 @@ func TestAPLink(t *testing.T) {
 	close(in)
 	l.wait()
 }
+
+// A send that fails because go-librespot's AP is closed is the typed loss.
+func TestAPLinkSendOnClosedAP(t *testing.T) {
+	in := make(chan ap.Packet)
+	send := func(context.Context, ap.PacketType, []byte) error { return ap.ErrAccesspointClosed }
+	l := newAPLink(in, send, make(chan struct{}), 0, nil)
+	if _, err := l.AudioKey(t.Context(), [16]byte{}, [20]byte{}); !errors.Is(err, apconn.ErrConnLost) {
+		t.Fatalf("err = %v, want ErrConnLost", err)
+	}
+	close(in)
+	l.wait()
+}
