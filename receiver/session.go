@@ -29,6 +29,11 @@ type RejectedError = apconn.RejectedError
 type SessionEvent struct {
 	Kind     string // "session_connected" or "session_disconnected"
 	Username string
+	// Conn is the new connection on "session_connected" (nil otherwise):
+	// what the Connect layer and track loading use for the country and
+	// audio keys. It stays usable until the matching
+	// "session_disconnected"; the session closes it.
+	Conn Conn
 }
 
 // SessionConfig configures a Session.
@@ -227,7 +232,7 @@ func (s *Session) Run(ctx context.Context, initial *creds.Credentials) error {
 				login = &reusable
 			}
 			log.Info("logged in to Spotify", "user", redact.Username(conn.Username()))
-			s.cfg.Events(SessionEvent{Kind: "session_connected", Username: conn.Username()})
+			s.cfg.Events(SessionEvent{Kind: "session_connected", Username: conn.Username(), Conn: conn})
 
 		case <-retry:
 			retry = nil

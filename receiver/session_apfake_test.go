@@ -37,18 +37,22 @@ func TestSessionWithAPFake(t *testing.T) {
 		cancel()
 		<-ran
 	}()
-	event := func(kind string) {
+	event := func(kind string) apconn.Conn {
 		t.Helper()
-		if e := <-events; e.Kind != kind || e.Username != "anna" {
+		e := <-events
+		if e.Kind != kind || e.Username != "anna" || (e.Conn != nil) != (kind == "session_connected") {
 			t.Fatalf("event %+v, want %s anna", e, kind)
 		}
+		return e.Conn
 	}
 
 	first, err := d.WaitConn(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	event("session_connected")
+	if c := event("session_connected"); c != first {
+		t.Fatalf("session_connected carries %v, want the dialled connection", c)
+	}
 	if r := <-accepted; r.Username != "anna" || string(r.AuthData) != "reusable" {
 		t.Fatalf("accepted %v", r)
 	}

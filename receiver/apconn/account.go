@@ -2,6 +2,7 @@ package apconn
 
 import (
 	"context"
+	"maps"
 	"sync"
 )
 
@@ -91,6 +92,8 @@ func (i *Info) Product(ctx context.Context) (Product, error) {
 		if i.product == nil {
 			return Product{}, false
 		}
-		return *i.product, true
+		p := *i.product
+		p.Fields = maps.Clone(p.Fields) // the caller's own copy
+		return p, true
 	})
 }

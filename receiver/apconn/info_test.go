@@ -134,3 +134,18 @@ func TestInfoWaitsForValues(t *testing.T) {
 		t.Fatalf("Country after loss = %q, %v", c, err)
 	}
 }
+
+func FuzzCountryCode(f *testing.F) {
+	for _, s := range []string{"DE", "se", "D", "DEU", "\xff\xfe"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := ParseCountryCode(in)
+		if err != nil {
+			return
+		}
+		if len(c) != 2 || c != strings.ToUpper(c) || !strings.EqualFold(c, string(in)) {
+			t.Fatalf("ParseCountryCode(%q) = %q", in, c)
+		}
+	})
+}
