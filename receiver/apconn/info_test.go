@@ -149,3 +149,27 @@ func FuzzCountryCode(f *testing.F) {
 		}
 	})
 }
+
+func TestInfoProduct(t *testing.T) {
+	i := NewInfo()
+	if h, err := i.Handle(Packet{Type: PacketProductInfo, Payload: []byte("<products>")}); !h || !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed product: handled %v, err %v", h, err)
+	}
+	if h, err := i.Handle(Packet{Type: PacketProductInfo, Payload: []byte(productXML)}); !h || err != nil {
+		t.Fatalf("product: handled %v, err %v", h, err)
+	}
+	p, err := i.Product(t.Context())
+	if err != nil || !p.Premium() {
+		t.Fatalf("Product = %+v, %v", p, err)
+	}
+	// Each caller gets its own copy of the fields.
+	p.Fields["type"] = "free"
+	if q, _ := i.Product(t.Context()); q.Fields["type"] != "premium" {
+		t.Fatalf("a caller's change leaked: %v", q.Fields)
+	}
+	// A later packet (the AP resends after its own reconnect) wins.
+	i.SetProduct(Product{Type: "free"})
+	if q, _ := i.Product(t.Context()); q.Premium() {
+		t.Fatalf("Product after an update = %+v", q)
+	}
+}
