@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/devgianlu/go-librespot/ap"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/receiver/apconn"
 )
 
 // APDialer logs in to Spotify's real access point: apresolve for the
@@ -25,6 +27,9 @@ type APDialer struct {
 	// Timeout bounds one whole login attempt (resolve, connect, login);
 	// the Session retries after it.
 	Timeout time.Duration
+	// KeyTimeout bounds one audio-key request; apconn.DefaultKeyTimeout
+	// when zero.
+	KeyTimeout time.Duration
 }
 
 // Dial implements Dialer.
@@ -58,7 +63,7 @@ func (d *APDialer) Dial(ctx context.Context, c creds.Credentials) (Conn, error) 
 		}
 		return nil, fmt.Errorf("access point login: %w", err)
 	}
-	return &apConn{ap: conn}, nil
+	return newAPConn(conn, d.KeyTimeout, d.Log.With("component", "ap")), nil
 }
 
 // permanent reports login failures that retrying with the same credentials
@@ -72,11 +77,90 @@ func permanent(code pb.ErrorCode) bool {
 	return false
 }
 
-type apConn struct{ ap *ap.Accesspoint }
+// apConn is a logged-in go-librespot Accesspoint behind the apconn seam.
+type apConn struct {
+	ap *ap.Accesspoint
+	*apLink
+}
+
+func newAPConn(a *ap.Accesspoint, keyTimeout time.Duration, log *slog.Logger) *apConn {
+	// Registered right after the login, before anything else can start
+	// the AP's receive loop (see apLink).
+	in := a.Receive(ap.PacketTypeCountryCode, ap.PacketTypeProductInfo, ap.PacketTypeAesKey, ap.PacketTypeAesKeyError)
+	return &apConn{ap: a, apLink: newAPLink(in, a.Send, a.Done(), keyTimeout, log)}
+}
 
 func (c *apConn) Username() string      { return c.ap.Username() }
 func (c *apConn) Done() <-chan struct{} { return c.ap.Done() }
-func (c *apConn) Close()                { c.ap.Close() }
 func (c *apConn) Reusable() creds.Credentials {
 	return creds.Credentials{Username: c.ap.Username(), AuthType: creds.AuthStoredSpotify, AuthData: c.ap.StoredCredentials()}
 }
+
+// Close closes the AP and waits for the goroutines draining it: they end
+// when the AP's receive loop closes its channel, which it does once it sees
+// the connection closed (or after a reconnect it was in the middle of).
+func (c *apConn) Close() {
+	c.ap.Close()
+	c.wait()
+}
+
+// apLink carries what the AP pushes after the login (country, product info,
+// audio-key answers) to apconn's Info and KeyProvider.
+//
+// go-librespot's Receive returns an unbuffered channel, and its single
+// receive loop (which also answers the AP's pings) blocks on every send to
+// it. So one receiver is registered for every type we read, and two owned
+// goroutines drain it to its end: one converts the packets to apconn's type,
+// the other (apconn.Serve) hands them to the Info and the KeyProvider,
+// neither of which ever blocks.
+type apLink struct {
+	info *apconn.Info
+	keys *apconn.KeyProvider
+	pkts apPackets
+	wg   sync.WaitGroup
+}
+
+func newAPLink(in <-chan ap.Packet, send func(context.Context, ap.PacketType, []byte) error, done <-chan struct{}, keyTimeout time.Duration, log *slog.Logger) *apLink {
+	l := &apLink{info: apconn.NewInfo(), pkts: apPackets{send: send, done: done, ch: make(chan apconn.Packet)}}
+	l.keys = apconn.NewKeyProvider(l.pkts, apconn.KeyConfig{Timeout: keyTimeout, Log: log})
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		defer close(l.pkts.ch)
+		// The AP closes in only when it is gone for good (after Close, or
+		// when it gives up reconnecting); across its own reconnects the
+		// channel stays open.
+		for p := range in {
+			l.pkts.ch <- apconn.Packet{Type: apconn.PacketType(p.Type), Payload: p.Payload}
+		}
+	}()
+	go func() {
+		defer l.wg.Done()
+		apconn.Serve(l.pkts, l.info, l.keys, log)
+	}()
+	return l
+}
+
+func (l *apLink) Country(ctx context.Context) (string, error)         { return l.info.Country(ctx) }
+func (l *apLink) Product(ctx context.Context) (apconn.Product, error) { return l.info.Product(ctx) }
+func (l *apLink) AudioKey(ctx context.Context, gid [16]byte, fileID [20]byte) ([16]byte, error) {
+	return l.keys.AudioKey(ctx, gid, fileID)
+}
+func (l *apLink) wait() { l.wg.Wait() }
+
+// apPackets is the packet side of the AP, as apconn.PacketConn.
+type apPackets struct {
+	send func(context.Context, ap.PacketType, []byte) error
+	done <-chan struct{}
+	ch   chan apconn.Packet
+}
+
+func (p apPackets) Send(ctx context.Context, t apconn.PacketType, payload []byte) error {
+	err := p.send(ctx, ap.PacketType(t), payload)
+	if errors.Is(err, ap.ErrAccesspointClosed) {
+		return fmt.Errorf("%w: %w", apconn.ErrConnLost, err)
+	}
+	return err
+}
+func (p apPackets) Receive() <-chan apconn.Packet { return p.ch }
+func (p apPackets) Done() <-chan struct{}         { return p.done }

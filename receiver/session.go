@@ -9,38 +9,31 @@ import (
 
 	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/internal/redact"
+	"github.com/speakerbox/speakerbox/receiver/apconn"
 )
 
-// Conn is one logged-in connection to Spotify's access point.
-type Conn interface {
-	// Username is the canonical username the access point answered with.
-	Username() string
-	// Reusable is the stored-credentials login the access point handed back;
-	// the next start logs in with it.
-	Reusable() creds.Credentials
-	// Done is closed when the connection is lost for good.
-	Done() <-chan struct{}
-	Close()
-}
+// Conn is one logged-in connection to Spotify's access point; see package
+// apconn, which holds the seam so that the test fake need not import
+// receiver.
+type Conn = apconn.Conn
 
-// Dialer logs in to Spotify. The real one speaks to the access point; tests
-// use a fake, since the access point's handshake cannot be faked on the wire.
-type Dialer interface {
-	Dial(ctx context.Context, c creds.Credentials) (Conn, error)
-}
+// Dialer logs in to Spotify (apconn.Dialer).
+type Dialer = apconn.Dialer
 
-// RejectedError is a login the access point refused for a reason that
-// retrying will not fix (bad credentials, no Premium): the session waits for
-// new credentials instead of retrying.
-type RejectedError struct{ Reason string }
-
-func (e *RejectedError) Error() string { return "login rejected: " + e.Reason }
+// RejectedError is a login the access point refused for good
+// (apconn.RejectedError).
+type RejectedError = apconn.RejectedError
 
 // SessionEvent tells the rest of the speaker (hooks, Connect state) about
 // the login.
 type SessionEvent struct {
 	Kind     string // "session_connected" or "session_disconnected"
 	Username string
+	// Conn is the new connection on "session_connected" (nil otherwise):
+	// what the Connect layer and track loading use for the country and
+	// audio keys. It stays usable until the matching
+	// "session_disconnected"; the session closes it.
+	Conn Conn
 }
 
 // SessionConfig configures a Session.
@@ -239,7 +232,7 @@ func (s *Session) Run(ctx context.Context, initial *creds.Credentials) error {
 				login = &reusable
 			}
 			log.Info("logged in to Spotify", "user", redact.Username(conn.Username()))
-			s.cfg.Events(SessionEvent{Kind: "session_connected", Username: conn.Username()})
+			s.cfg.Events(SessionEvent{Kind: "session_connected", Username: conn.Username(), Conn: conn})
 
 		case <-retry:
 			retry = nil

@@ -8,9 +8,13 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/receiver/apconn"
 )
 
 type fakeConn struct {
+	// The session uses only the login side of the seam; the embedded nil
+	// interface makes any other call fail the test loudly (nil panic).
+	apconn.Conn
 	user      string
 	done      chan struct{}
 	closeOnce sync.Once
