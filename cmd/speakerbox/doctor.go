@@ -36,6 +36,8 @@ func doctorCommand() *command {
 		name:    "doctor",
 		args:    "[TOPIC [TOPIC OPTIONS]]",
 		summary: "check the installation; topics: " + topicNames(),
+		// Each topic has options of its own.
+		subOptions: true,
 		setup: func(fs *flag.FlagSet) runFunc {
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) == 0 {
@@ -63,13 +65,15 @@ func doctorCommand() *command {
 					tfs := flag.NewFlagSet("speakerbox doctor "+t.name, flag.ContinueOnError)
 					tfs.SetOutput(a.stderr)
 					run := t.setup(tfs)
-					if err := tfs.Parse(args[1:]); err != nil {
-						if errors.Is(err, flag.ErrHelp) {
-							return nil
-						}
-						return usagef("doctor %s: %v", t.name, err)
+					rest, err := parseArgs(tfs, args[1:], false)
+					if errors.Is(err, errHelp) {
+						optionsUsage(a.stdout, tfs)
+						return nil
 					}
-					return run(ctx, a, tfs.Args())
+					if err != nil {
+						return err
+					}
+					return run(ctx, a, rest)
 				}
 				return usagef("doctor: unknown topic %q (topics: %s)", args[0], topicNames())
 			}
