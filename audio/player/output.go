@@ -513,7 +513,12 @@ func (o *out) stopSilenceNoDrop() {
 // fail reports an output error and pauses: the receiver decides what next.
 func (o *out) fail(err error) {
 	p := o.p
-	p.log.Error("audio output failed", "err", err)
+	if errors.Is(err, audio.ErrInterrupted) {
+		// Shutdown cut a blocked write short: expected, not a fault.
+		p.log.Info("audio output interrupted", "err", err)
+	} else {
+		p.log.Error("audio output failed", "err", err)
+	}
 	p.paused.Store(true)
 	if o.sink != nil {
 		o.closeSink(SinkTemporarilyClosed)

@@ -52,7 +52,7 @@ type command struct {
 	// credentials export), so options this level does not know are passed
 	// on with the arguments instead of refused here.
 	subOptions bool
-	setup    func(fs *flag.FlagSet) runFunc
+	setup      func(fs *flag.FlagSet) runFunc
 }
 
 type runFunc func(ctx context.Context, a *app, args []string) error

@@ -64,6 +64,7 @@ func playCommand() *command {
 				if err != nil {
 					return usagef("%v", err)
 				}
+				defer interruptOnCancel(ctx, sink)()
 				progress := io.Discard
 				if isTerminal(a.stderr) {
 					progress = a.stderr

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/speakerbox/speakerbox/audio"
 	"github.com/speakerbox/speakerbox/audio/decode"
 )
 
@@ -52,4 +54,14 @@ func checkPlayFile(name string, encrypted bool) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// interruptOnCancel makes a sink that can block on its reader (a pipe
+// nobody reads) give up as soon as ctx ends, so that a SIGTERM is obeyed at
+// once and not after the shutdown grace. The returned stop undoes it.
+func interruptOnCancel(ctx context.Context, sink audio.Sink) (stop func() bool) {
+	if in, ok := sink.(audio.Interrupter); ok {
+		return context.AfterFunc(ctx, in.Interrupt)
+	}
+	return func() bool { return false }
 }
