@@ -513,12 +513,7 @@ func (o *out) stopSilenceNoDrop() {
 // fail reports an output error and pauses: the receiver decides what next.
 func (o *out) fail(err error) {
 	p := o.p
-	if errors.Is(err, audio.ErrInterrupted) {
-		// Shutdown cut a blocked write short: expected, not a fault.
-		p.log.Info("audio output interrupted", "err", err)
-	} else {
-		p.log.Error("audio output failed", "err", err)
-	}
+	p.log.Error("audio output failed", "err", err)
 	p.paused.Store(true)
 	if o.sink != nil {
 		o.closeSink(SinkTemporarilyClosed)
