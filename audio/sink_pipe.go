@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,9 +31,29 @@ type PipeSink struct {
 	readQueued func(fd uintptr)
 	queued     int
 	qerr       error
+
+	// live is f while open, for Interrupt, which runs on another
+	// goroutine; interrupted is set by Interrupt and never cleared.
+	live        atomic.Pointer[os.File]
+	interrupted atomic.Bool
 }
 
-var _ Sink = (*PipeSink)(nil)
+var (
+	_ Sink        = (*PipeSink)(nil)
+	_ Interrupter = (*PipeSink)(nil)
+)
+
+// Interrupter is implemented by sinks whose Write can block for as long as
+// someone else decides (a pipe nobody reads). Interrupt makes a Write
+// blocked now, and every later Write and Open, fail at once with an error
+// that wraps ErrInterrupted, so that shutdown does not wait for the reader.
+// It may be called from any goroutine, at any time, more than once.
+type Interrupter interface {
+	Interrupt()
+}
+
+// ErrInterrupted is wrapped by the errors of a sink after Interrupt.
+var ErrInterrupted = errors.New("output interrupted (shutting down)")
 
 // NewPipeSink returns a pipe sink for path ("-" is standard output).
 // sample 0 means S16_LE, the format snapcast expects unless told otherwise.
@@ -53,6 +74,9 @@ func (s *PipeSink) Open(want Format) (Format, error) {
 	if err := checkSinkFormat(want); err != nil {
 		return Format{}, fmt.Errorf("open pipe %q: %w", s.path, err)
 	}
+	if s.interrupted.Load() {
+		return Format{}, fmt.Errorf("open pipe %q: %w", s.path, ErrInterrupted)
+	}
 	got := Format{Rate: want.Rate, Channels: 2, Sample: s.sample}
 	if s.f != nil {
 		if got != s.format {
@@ -64,6 +88,18 @@ func (s *PipeSink) Open(want Format) (Format, error) {
 		s.f, s.ownFile = os.Stdout, false
 		st, err := os.Stdout.Stat()
 		s.isFIFO = err == nil && st.Mode()&fs.ModeNamedPipe != 0
+		if s.isFIFO {
+			// Standard output is in blocking mode, and a blocking write
+			// to a pipe nobody reads cannot be interrupted: not even by
+			// closing the file. Write through a non-blocking duplicate
+			// instead, so Go's poller waits for the reader and Interrupt
+			// can wake it with a deadline.
+			if f, err := nonBlockingDup(syscall.Stdout, "standard output"); err == nil {
+				s.f, s.ownFile = f, true
+			} else {
+				s.log.Warn("pipe sink: standard output stays in blocking mode; shutdown may wait for the reader", "err", err)
+			}
+		}
 	} else {
 		st, err := os.Stat(s.path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -93,6 +129,11 @@ func (s *PipeSink) Open(want Format) (Format, error) {
 		s.f, s.ownFile = f, true
 	}
 	s.format = got
+	s.live.Store(s.f)
+	if s.interrupted.Load() {
+		// Interrupt came while we were opening: it saw no file.
+		_ = s.f.SetWriteDeadline(time.Unix(1, 0))
+	}
 	if s.isFIFO {
 		if rc, err := s.f.SyscallConn(); err == nil {
 			s.raw = rc
@@ -111,7 +152,13 @@ func (s *PipeSink) Write(p []byte) (int, error) {
 	if err := checkWholeFrames(p, s.format); err != nil {
 		return 0, fmt.Errorf("write to pipe %q: %w", s.path, err)
 	}
+	if s.interrupted.Load() {
+		return 0, fmt.Errorf("write to pipe %q: %w", s.path, ErrInterrupted)
+	}
 	n, err := s.f.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) && s.interrupted.Load() {
+		return n, fmt.Errorf("write to pipe %q: %w", s.path, ErrInterrupted)
+	}
 	if errors.Is(err, syscall.EPIPE) {
 		return n, fmt.Errorf("write to pipe %q: the reader went away: %w", s.path, err)
 	}
@@ -119,6 +166,19 @@ func (s *PipeSink) Write(p []byte) (int, error) {
 		return n, fmt.Errorf("write to pipe %q: %w", s.path, err)
 	}
 	return n, nil
+}
+
+// Interrupt implements Interrupter. A deadline in the past wakes a Write
+// waiting in Go's poller (FIFOs are opened non-blocking, standard output is
+// written through a non-blocking duplicate); a write to a regular file
+// never waits for anyone, so it needs no waking.
+func (s *PipeSink) Interrupt() {
+	s.interrupted.Store(true)
+	if f := s.live.Load(); f != nil {
+		// ErrNoDeadline (a file outside the poller) and ErrClosed (a
+		// Close in between) both leave nothing to wake.
+		_ = f.SetWriteDeadline(time.Unix(1, 0))
+	}
 }
 
 // Pause and Resume have nothing to do: what sits in the pipe belongs to the
@@ -150,6 +210,13 @@ func (s *PipeSink) Close() error {
 		return nil
 	}
 	f := s.f
+	s.live.Store(nil)
+	if s.raw != nil && f != os.Stdout {
+		// The duplicate of standard output shares its file status flags
+		// with it, and with whoever else holds the pipe: leave it in
+		// blocking mode, as we found it (harmless for a FIFO we opened).
+		_ = s.raw.Control(func(fd uintptr) { _ = unix.SetNonblock(int(fd), false) })
+	}
 	s.f, s.raw = nil, nil
 	if !s.ownFile {
 		return nil
@@ -158,4 +225,18 @@ func (s *PipeSink) Close() error {
 		return fmt.Errorf("close pipe %q: %w", s.path, err)
 	}
 	return nil
+}
+
+// nonBlockingDup returns a new *os.File on a duplicate of fd, switched to
+// non-blocking mode so that os.NewFile hands it to Go's poller.
+func nonBlockingDup(fd int, name string) (*os.File, error) {
+	d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicate %s: %w", name, err)
+	}
+	if err := unix.SetNonblock(d, true); err != nil {
+		unix.Close(d)
+		return nil, fmt.Errorf("make %s non-blocking: %w", name, err)
+	}
+	return os.NewFile(uintptr(d), name), nil
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func mkfifo(t *testing.T) string {
@@ -165,4 +167,99 @@ func TestPipeSinkPathChecks(t *testing.T) {
 	if _, err := s.Write(data); err == nil {
 		t.Error("write after close")
 	}
+}
+
+// waitPipeFull returns once the pipe behind r holds its whole capacity: a
+// writer with more to write is then blocked. (A condition polled, not a
+// time waited: the writer goroutine fills the pipe at its own pace.)
+func waitPipeFull(t *testing.T, r *os.File) {
+	t.Helper()
+	rc, err := r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var size, queued int
+		var cerr error
+		if err := rc.Control(func(fd uintptr) {
+			if size, cerr = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); cerr == nil {
+				queued, cerr = unix.IoctlGetInt(int(fd), unix.TIOCINQ)
+			}
+		}); err != nil || cerr != nil {
+			t.Fatal(err, cerr)
+		}
+		if queued >= size {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A Write blocked on a FIFO nobody reads returns at once, with
+// ErrInterrupted, when Interrupt is called from another goroutine; later
+// Writes and Opens fail the same way, and Close still works.
+func TestPipeSinkInterruptWakesBlockedWrite(t *testing.T) {
+	path := mkfifo(t)
+	r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s := NewPipeSink(path, 0, nil)
+	got, err := s.Open(cdFormat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := testPCM(got, 1<<18, 7) // 1 MiB: far more than the pipe holds
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.Write(data)
+		done <- result{n, err}
+	}()
+	waitPipeFull(t, r)
+	s.Interrupt()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second): // a bound for a hang, not a timing assertion
+		t.Fatal("Write still blocked 10 s after Interrupt")
+	}
+	if !errors.Is(res.err, ErrInterrupted) || res.n >= len(data) || res.n == 0 {
+		t.Fatalf("blocked Write after Interrupt = %d, %v; want a partial count and ErrInterrupted", res.n, res.err)
+	}
+	if _, err := s.Write(data[:4]); !errors.Is(err, ErrInterrupted) {
+		t.Errorf("Write after Interrupt: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(cdFormat); !errors.Is(err, ErrInterrupted) {
+		t.Errorf("Open after Interrupt: %v", err)
+	}
+	s.Interrupt() // again, closed: nothing to do, no panic
+}
+
+// Interrupt before anything is open, or on a sink writing to a regular
+// file, is harmless, and the sink reports ErrInterrupted from then on.
+func TestPipeSinkInterruptEarly(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "raw.pcm")
+	os.WriteFile(file, nil, 0o644)
+	s := NewPipeSink(file, 0, nil)
+	s.Interrupt()
+	if _, err := s.Open(cdFormat); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Open after Interrupt: %v", err)
+	}
+	s2 := NewPipeSink(file, 0, nil)
+	if _, err := s2.Open(cdFormat); err != nil {
+		t.Fatal(err)
+	}
+	s2.Interrupt()
+	if _, err := s2.Write(testPCM(cdFormat, 4, 1)); !errors.Is(err, ErrInterrupted) {
+		t.Errorf("Write to a regular file after Interrupt: %v", err)
+	}
+	s2.Close()
 }

@@ -12,13 +12,14 @@ import (
 	"github.com/gen2brain/alsa"
 
 	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/internal/testenv"
 )
 
 func loopbackCards(t *testing.T) []byte {
 	t.Helper()
 	cards, err := os.ReadFile("/proc/asound/cards")
 	if err != nil || !bytes.Contains(cards, []byte("[Loopback")) {
-		t.Skip("no snd-aloop Loopback card on this kernel (modprobe snd-aloop): real-kernel test skipped")
+		testenv.Missing(t, "no snd-aloop Loopback card on this kernel (modprobe snd-aloop pcm_substreams=1): real-kernel test")
 	}
 	return cards
 }
@@ -123,7 +124,7 @@ func TestLoopbackRefusalAndBusy(t *testing.T) {
 	// One value per loopback card; the first is the first Loopback card.
 	subs, _ := os.ReadFile("/sys/module/snd_aloop/parameters/pcm_substreams")
 	if first, _, _ := strings.Cut(strings.TrimSpace(string(subs)), ","); first != "1" {
-		t.Skipf("snd-aloop has %q substreams per device; load it with pcm_substreams=1 to test a busy device", first)
+		testenv.Missing(t, "snd-aloop has %q substreams per device; load it with pcm_substreams=1 to test a busy device", first)
 	}
 	a, _ := New(Options{Device: "hw:Loopback,0"})
 	defer a.Close()

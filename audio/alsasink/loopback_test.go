@@ -14,6 +14,7 @@ import (
 
 	"github.com/speakerbox/speakerbox/audio"
 	"github.com/speakerbox/speakerbox/audio/alsasink/alsactl"
+	"github.com/speakerbox/speakerbox/internal/testenv"
 )
 
 // TestLoopbackKernel drives the sink on a real kernel: it plays one second
@@ -24,7 +25,7 @@ import (
 func TestLoopbackKernel(t *testing.T) {
 	cards, err := os.ReadFile("/proc/asound/cards")
 	if err != nil || !bytes.Contains(cards, []byte("[Loopback")) {
-		t.Skip("no snd-aloop Loopback card on this kernel (modprobe snd-aloop): real-kernel smoke test skipped")
+		testenv.Missing(t, "no snd-aloop Loopback card on this kernel (modprobe snd-aloop pcm_substreams=1): real-kernel smoke test")
 	}
 	for _, sf := range []audio.SampleFormat{audio.S16LE, audio.S32LE, audio.S24_3LE} {
 		t.Run(sf.String(), func(t *testing.T) { loopbackPlay(t, cards, sf) })
@@ -157,7 +158,7 @@ func loopbackPlay(t *testing.T, cards []byte, sf audio.SampleFormat) {
 func TestLoopbackControls(t *testing.T) {
 	cards, err := os.ReadFile("/proc/asound/cards")
 	if err != nil || !bytes.Contains(cards, []byte("[Loopback")) {
-		t.Skip("no snd-aloop Loopback card on this kernel (modprobe snd-aloop): real-kernel control test skipped")
+		testenv.Missing(t, "no snd-aloop Loopback card on this kernel (modprobe snd-aloop pcm_substreams=1): real-kernel control test")
 	}
 	a, err := ResolveDevice("Loopback", cards)
 	if err != nil {

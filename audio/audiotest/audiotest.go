@@ -16,6 +16,7 @@ import (
 
 	"github.com/speakerbox/speakerbox/audio/decrypt"
 	"github.com/speakerbox/speakerbox/audio/spotifyhdr"
+	"github.com/speakerbox/speakerbox/internal/testenv"
 )
 
 // Key is the audio key of every encrypted test file.
@@ -61,14 +62,16 @@ func quality(kbps int) string {
 	return "9"
 }
 
-// Need skips tb when a tool is missing (only when run by hand: CI installs
-// them from .ci/apt-packages).
+// Need stops tb when one of the tools that make and check the test files is
+// missing: a skip by hand, a failure under CI (see internal/testenv).
 func Need(tb testing.TB, tools ...string) {
 	tb.Helper()
 	for _, t := range tools {
-		if _, err := exec.LookPath(t); err != nil {
-			tb.Skipf("%s not installed (Debian packages sox, vorbis-tools): %v", t, err)
+		pkg := "vorbis-tools" // oggenc, oggdec
+		if t == "sox" {
+			pkg = "sox"
 		}
+		testenv.Tool(tb, t, pkg)
 	}
 }
 

@@ -45,6 +45,11 @@ const maxPageSize = 27 + 255 + 255*255
 // that the stream is complete, so a truncated file fails before it plays.
 func Open(src io.ReaderAt, size int64) (d *Decoder, err error) {
 	defer recoverTo(&err, "open vorbis stream")
+	// What the file is, before whether it is whole: a WAV file is not a
+	// damaged Ogg one.
+	if err := Sniff(io.NewSectionReader(src, 0, size)); err != nil {
+		return nil, err
+	}
 	length, err := checkComplete(src, size)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/debkernel"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/plan"
+	"github.com/speakerbox/speakerbox/internal/testenv"
 )
 
 func write(t *testing.T, p, s string) string {
@@ -23,10 +24,7 @@ func write(t *testing.T, p, s string) string {
 }
 
 func TestInitrdLayout(t *testing.T) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox is not installed (busybox-static is in .ci/apt-packages)")
-	}
+	bb := testenv.Tool(t, "busybox", "busybox-static")
 	dir := t.TempDir()
 	mods := filepath.Join(dir, "lib/modules/6.1.0-test")
 	write(t, filepath.Join(mods, "kernel/sound/snd.ko"), "x\x00depends=soundcore\x00")

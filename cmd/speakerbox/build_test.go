@@ -12,22 +12,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-)
 
-// requireTool skips when a Debian tool is missing on a developer's machine,
-// but fails under CI, where .ci/run must have installed it.
-func requireTool(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found: .ci/run must install Debian package %s", name, pkg)
-	}
-	t.Skipf("%s not found (install Debian package %s to run this test)", name, pkg)
-	return ""
-}
+	"github.com/speakerbox/speakerbox/internal/testenv"
+)
 
 // TestNoCgoInDependencies keeps the hard rule that the binary never needs a C
 // toolchain: even with cgo enabled, no package outside the standard library
@@ -131,7 +118,7 @@ func TestCrossBuildsAreStatic(t *testing.T) {
 			case tg.goarch == runtime.GOARCH:
 				run = exec.Command(bin, "version")
 			case tg.qemu != "":
-				run = exec.Command(requireTool(t, tg.qemu, "qemu-user-static"), bin, "version")
+				run = exec.Command(testenv.Tool(t, tg.qemu, "qemu-user-static"), bin, "version")
 			}
 			out, err := run.CombinedOutput()
 			if err != nil {

@@ -18,6 +18,8 @@ func credentialsCommand() *command {
 		name:    "credentials",
 		args:    "list | forget USER | export [--user U] [--format librespot|spotifyplus]",
 		summary: "list, forget or export the Spotify credentials stored in the state directory",
+		// export has options of its own.
+		subOptions: true,
 		setup: func(fs *flag.FlagSet) runFunc {
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) == 0 {
@@ -48,11 +50,16 @@ func credentialsCommand() *command {
 					efs.SetOutput(a.stderr)
 					user := efs.String("user", "", "export only `USER` (default: the default user for librespot, everyone for spotifyplus)")
 					format := efs.String("format", "librespot", "`FORMAT`: librespot (one credentials.json object) or spotifyplus (the array SpotifyPlus reads from SpotifyWebApiPython_librespot_credentials.json)")
-					if err := efs.Parse(args[1:]); err != nil {
-						return usagef("credentials export: %v", err)
+					rest, err := parseArgs(efs, args[1:], false)
+					if errors.Is(err, errHelp) {
+						optionsUsage(a.stdout, efs)
+						return nil
 					}
-					if efs.NArg() > 0 {
-						return usagef("credentials export takes no arguments, got %q", efs.Args())
+					if err != nil {
+						return err
+					}
+					if len(rest) > 0 {
+						return usagef("credentials export takes no arguments, got %q", rest)
 					}
 					return credentialsExport(store, a.stdout, *user, *format)
 				default:

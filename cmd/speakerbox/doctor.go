@@ -95,6 +95,8 @@ func doctorCommand() *command {
 		name:    "doctor",
 		args:    "[TOPIC [TOPIC OPTIONS]]",
 		summary: "check the installation; topics: " + topicNames(),
+		// Each topic has options of its own.
+		subOptions: true,
 		setup: func(fs *flag.FlagSet) runFunc {
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) == 0 {
@@ -107,13 +109,15 @@ func doctorCommand() *command {
 					tfs := flag.NewFlagSet("speakerbox doctor "+t.name, flag.ContinueOnError)
 					tfs.SetOutput(a.stderr)
 					run := t.setup(tfs)
-					if err := tfs.Parse(args[1:]); err != nil {
-						if errors.Is(err, flag.ErrHelp) {
-							return nil
-						}
-						return usagef("doctor %s: %v", t.name, err)
+					rest, err := parseArgs(tfs, args[1:], false)
+					if errors.Is(err, errHelp) {
+						optionsUsage(a.stdout, tfs)
+						return nil
 					}
-					err := run(ctx, a, tfs.Args())
+					if err != nil {
+						return err
+					}
+					err = run(ctx, a, rest)
 					var na *notApplicable
 					if errors.As(err, &na) {
 						fmt.Fprintln(a.stdout, na.Error())

@@ -48,7 +48,11 @@ type command struct {
 	summary string
 	// noConfig: the command does not take the configuration flags.
 	noConfig bool
-	setup    func(fs *flag.FlagSet) runFunc
+	// subOptions: a later word takes options of its own (doctor TOPIC,
+	// credentials export), so options this level does not know are passed
+	// on with the arguments instead of refused here.
+	subOptions bool
+	setup      func(fs *flag.FlagSet) runFunc
 }
 
 type runFunc func(ctx context.Context, a *app, args []string) error
@@ -66,11 +70,16 @@ func commands() []*command {
 }
 
 // usageError is a mistake on the command line: exit status 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	// named: msg begins with the command's own name ("speakerbox play:"),
+	// so it is printed without the generic "speakerbox:" prefix.
+	named bool
+}
 
 func (e *usageError) Error() string { return e.msg }
 
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
 
 // app is what a running command is handed.
 type app struct {
@@ -124,13 +133,17 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	run := cmd.setup(fs)
 	fs.Usage = func() { commandUsage(fs.Output(), fs, cmd) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			commandUsage(stdout, fs, cmd)
-			return exitOK
-		}
-		return exitUsage // flag has printed the error and the usage
+	args, err := parseArgs(fs, args, cmd.subOptions)
+	if errors.Is(err, errHelp) {
+		fs.SetOutput(stdout)
+		commandUsage(stdout, fs, cmd)
+		return exitOK
+	}
+	if err != nil {
+		// One line that names the mistake; the option list is one
+		// --help away rather than pushing the message off the screen.
+		fmt.Fprintln(stderr, err)
+		return exitUsage
 	}
 
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, guard: &exitGuard{}}
@@ -151,7 +164,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		a.log = newLogger(stderr, os.Getenv, parseLevel(a.cfg.LogLevel))
 	}
 
-	return a.execute(run, fs.Args())
+	return a.execute(run, args)
 }
 
 // execute runs a command under the safe-exit rules: signals cancel its
@@ -179,6 +192,9 @@ func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ue) && ue.named:
+		fmt.Fprintln(stderr, err)
+		return exitUsage
 	case errors.As(err, &ue), errors.As(err, &ce):
 		fmt.Fprintln(stderr, "speakerbox:", err)
 		return exitUsage
@@ -258,7 +274,8 @@ func topUsage(w io.Writer, cmds []*command) {
 }
 
 func commandUsage(w io.Writer, fs *flag.FlagSet, cmd *command) {
-	fmt.Fprintf(w, "speakerbox %s: %s\n\nUsage:\n  speakerbox %s [OPTIONS] %s\n\nOptions:\n", cmd.name, cmd.summary, cmd.name, cmd.args)
+	fmt.Fprintf(w, "speakerbox %s: %s\n\nUsage:\n  speakerbox %s [OPTIONS] %s\n\n"+
+		"Options may also follow the arguments; \"--\" ends them.\n\nOptions:\n", cmd.name, cmd.summary, cmd.name, cmd.args)
 	// Command options first, then the configuration keys, each sorted.
 	var own, cfg []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) {

@@ -68,10 +68,14 @@ func playCommand() *command {
 						return usagef("--key: want 32 hex digits (16 bytes)")
 					}
 				}
+				if err := checkPlayFiles(args, k != nil); err != nil {
+					return err
+				}
 				sink, err := newSink(&cfg, a.log)
 				if err != nil {
 					return usagef("%v", err)
 				}
+				defer interruptOnCancel(ctx, sink)()
 				progress := io.Discard
 				if isTerminal(a.stderr) {
 					progress = a.stderr

@@ -9,7 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/speakerbox/speakerbox/audio/audiotest"
 	"github.com/speakerbox/speakerbox/audio/decode"
@@ -154,5 +158,63 @@ func TestPlayRefusesALSAPluginName(t *testing.T) {
 	_, errOut, code = runCmd(t, speakerbox(t, []string{"SPEAKERBOX_AUDIO_MIXER=PCM"}, "play", "--output", "null", "../../audio/decode/testdata/tiny.ogg"))
 	if code != 2 || !strings.Contains(errOut, "audio.mixer") || !strings.Contains(errOut, "play --output") {
 		t.Fatalf("mixer with --output null: exit %d: %s", code, errOut)
+	}
+}
+
+// TestPlayToUnreadPipeStopsOnSIGTERM plays into standard output, a pipe
+// nobody reads, so the output blocks in a write; SIGTERM must still end the
+// process in an orderly way. Exit status 0 says the write was interrupted:
+// had it stayed blocked, the shutdown grace would have run out (exit 1).
+func TestPlayToUnreadPipeStopsOnSIGTERM(t *testing.T) {
+	ogg := audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}) // 6.4 s: over 1 MB of PCM
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// The smallest pipe the kernel allows: one page.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
+	}
+	cmd := speakerbox(t, nil, "play", ogg, "--output", "pipe", "--audio.path", "-")
+	cmd.Stdout = w
+	errOut := &syncBuffer{}
+	cmd.Stderr = errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	// Once anything sits in the one-page pipe, the player's next write
+	// cannot fit: it blocks, and with 6 s of audio to go it stays blocked.
+	waitQueued(t, r)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != exitOK {
+		t.Fatalf("exit %d (%v) after SIGTERM with the output blocked; want 0 (1 means the blocked write outlived the shutdown grace):\n%s", code, err, errOut)
+	}
+	if !strings.Contains(errOut.String(), "shutting down") {
+		t.Errorf("no shutdown logged:\n%s", errOut)
+	}
+}
+
+// waitQueued returns once the pipe read by r holds data.
+func waitQueued(t *testing.T, r *os.File) {
+	t.Helper()
+	rc, err := r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var queued int
+		var cerr error
+		if err := rc.Control(func(fd uintptr) { queued, cerr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || cerr != nil {
+			t.Fatal(err, cerr)
+		}
+		if queued > 0 {
+			return
+		}
+		time.Sleep(time.Millisecond) // polls a condition; the child writes at its pace
 	}
 }

@@ -42,14 +42,28 @@ func TestAdvanceFiresDueTimersInOrder(t *testing.T) {
 	}
 }
 
+// TestWaitForTimersWakesOnAfterFunc: a waiter for two timers is woken by
+// the first AfterFunc (each one signals), must go back to waiting, and
+// returns only once both are pending. A broken wake-up would hang, so the
+// wait is bounded and says what went wrong instead.
 func TestWaitForTimersWakesOnAfterFunc(t *testing.T) {
 	c := New(time.Time{})
-	done := make(chan struct{})
+	pendingAtReturn := make(chan int, 1)
 	go func() {
 		c.WaitForTimers(2)
-		close(done)
+		pendingAtReturn <- c.Pending()
 	}()
 	c.AfterFunc(time.Second, func() {})
-	c.AfterFunc(time.Second, func() {})
-	<-done
+	c.AfterFunc(2*time.Second, func() {})
+	select {
+	case n := <-pendingAtReturn:
+		// Nothing fires or stops timers here, so the count the waiter saw
+		// is the count it waited for: it must not have left after the
+		// first wake-up.
+		if n != 2 {
+			t.Fatalf("WaitForTimers(2) returned with %d timers pending", n)
+		}
+	case <-time.After(10 * time.Second): // a bound for a hang, not a timing assertion
+		t.Fatalf("WaitForTimers(2) still blocked with %d timers pending: AfterFunc did not wake it", c.Pending())
+	}
 }
