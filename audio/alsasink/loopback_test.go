@@ -1,3 +1,5 @@
+//go:build realkernel
+
 package alsasink
 
 import (

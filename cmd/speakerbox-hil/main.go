@@ -139,6 +139,7 @@ func realMain() int {
 		}()
 	}
 	wg.Wait()
+	pkgTests := runPackageTests(ctx, kernels, sel, work, logf)
 
 	// Inputs the host could not provide explain many failures at once:
 	// say them once, first.
@@ -165,6 +166,18 @@ func realMain() int {
 			for _, l := range tailLines {
 				fmt.Printf("     | %s\n", l)
 			}
+		}
+	}
+	for _, pt := range pkgTests {
+		if pt.err == nil {
+			passed++
+			fmt.Printf("PASS %s: the package's realkernel tests passed in the guest (%.1fs)\n", pt.name, pt.elapsed.Seconds())
+			continue
+		}
+		failed++
+		fmt.Printf("FAIL %s: %v\n", pt.name, pt.err)
+		for _, l := range pt.tail {
+			fmt.Printf("     | %s\n", l)
 		}
 	}
 	logf("suite took %.1fs; logs in %s", time.Since(start).Seconds(), work)

@@ -1,15 +1,16 @@
 #!/bin/sh
-# Runs this package's real-kernel tests (TestLoopback*) inside a QEMU guest
-# with snd-aloop, for one architecture. The kernel directory is an
-# extracted Debian linux-image package (vmlinuz plus lib/modules), as
-# `make hil` caches it; busybox must be a static binary for the guest.
+# Runs this package's real-kernel tests (TestLoopback*, build tag
+# realkernel) inside a QEMU guest with snd-aloop, for one architecture.
+# VMLINUZ and MODULES (the /lib/modules/<release> directory) come from an
+# extracted Debian linux-image package, as `make hil` caches it and passes
+# them; busybox must be a static binary for the guest.
 #
-#   audio/alsasink/testdata/qemu-loopback.sh arm64 KERNELDIR BUSYBOX   # arm64 and armv6 binaries
-#   audio/alsasink/testdata/qemu-loopback.sh amd64 KERNELDIR BUSYBOX   # amd64 and 386 binaries
+#   audio/alsasink/testdata/qemu-loopback.sh arm64 VMLINUZ MODULES BUSYBOX   # arm64 and armv6 binaries
+#   audio/alsasink/testdata/qemu-loopback.sh amd64 VMLINUZ MODULES BUSYBOX   # amd64 and 386 binaries
 #
 # Prints the guest's test output; exits 0 only on "VMTEST-RESULT: PASS".
 set -eu
-arch=$1 kdir=$2 busybox=$3
+arch=$1 vmlinuz=$2 modules=$3 busybox=$4
 pkg=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -17,16 +18,16 @@ root=$work/root
 mkdir -p "$root/bin" "$root/lib/modules" "$root/proc" "$root/sys" "$root/dev"
 cp "$busybox" "$root/bin/busybox"
 for m in soundcore core/snd core/snd-timer core/snd-pcm drivers/snd-aloop; do
-  f=$(ls "$kdir"/lib/modules/*/kernel/sound/$m.ko* | head -1)
+  f=$(ls "$modules"/kernel/sound/$m.ko* | head -1)
   case $f in
     *.xz) xz -dc "$f" > "$root/lib/modules/$(basename "$f" .xz)" ;;
     *) cp "$f" "$root/lib/modules/" ;;
   esac
 done
 case $arch in
-  arm64) (cd "$pkg" && CGO_ENABLED=0 GOARCH=arm64 go test -c -o "$root/t1" . && CGO_ENABLED=0 GOARCH=arm GOARM=6 go test -c -o "$root/t2" .)
+  arm64) (cd "$pkg" && CGO_ENABLED=0 GOARCH=arm64 go test -tags realkernel -c -o "$root/t1" . && CGO_ENABLED=0 GOARCH=arm GOARM=6 go test -tags realkernel -c -o "$root/t2" .)
          qemu="qemu-system-aarch64 -M virt -cpu cortex-a57" console=ttyAMA0 ;;
-  amd64) (cd "$pkg" && CGO_ENABLED=0 GOARCH=amd64 go test -c -o "$root/t1" . && CGO_ENABLED=0 GOARCH=386 go test -c -o "$root/t2" .)
+  amd64) (cd "$pkg" && CGO_ENABLED=0 GOARCH=amd64 go test -tags realkernel -c -o "$root/t1" . && CGO_ENABLED=0 GOARCH=386 go test -tags realkernel -c -o "$root/t2" .)
          qemu="qemu-system-x86_64" console=ttyS0 ;;
   *) echo "unknown arch $arch" >&2; exit 2 ;;
 esac
@@ -47,5 +48,5 @@ INIT
 chmod +x "$root/init"
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 > "$work/initrd.gz"
 timeout 180 $qemu -accel tcg -m 256 -smp 1 -display none -serial stdio -monitor none -no-reboot -net none \
-  -kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" -append "console=$console quiet panic=-1" </dev/null | tee "$work/serial.log" | tr -d '\r'
+  -kernel "$vmlinuz" -initrd "$work/initrd.gz" -append "console=$console quiet panic=-1" </dev/null | tee "$work/serial.log" | tr -d '\r'
 grep -q '^VMTEST-RESULT: PASS' "$work/serial.log"
