@@ -219,6 +219,11 @@ func (s *CDNServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			st.wrongRange--
 		}
 	}
+	if found && rec.Range != "" {
+		if a, b, ok := cdnParseRange(rec.Range, int64(len(data))); ok {
+			rec.First, rec.Last = a, b
+		}
+	}
 	// Recorded on arrival and updated before each write, so a client that
 	// has its answer finds the request counted.
 	idx := len(s.ranges)
@@ -260,7 +265,6 @@ func (s *CDNServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "spotifytest: CDN: bad range", http.StatusRequestedRangeNotSatisfiable)
 		return
 	}
-	set(func(r *CDNRange) { r.First, r.Last = first, last })
 	if wrong && last+1 < size {
 		first, last = first+1, last+1
 	}
