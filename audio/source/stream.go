@@ -48,8 +48,12 @@ const (
 	// DefaultMaxAttempts bounds the requests for one chunk across all URLs
 	// and refreshes before ReadAt gives up with an error.
 	DefaultMaxAttempts = 8
-	DefaultMinBackoff  = 200 * time.Millisecond
-	DefaultMaxBackoff  = 5 * time.Second
+	// DefaultRequestTimeout bounds one request from sending to the last
+	// body byte: a 128 KiB chunk in 15 s is 70 kbit/s, below what even 96
+	// kbps audio needs, so a host that slow is as good as down.
+	DefaultRequestTimeout = 15 * time.Second
+	DefaultMinBackoff     = 200 * time.Millisecond
+	DefaultMaxBackoff     = 5 * time.Second
 	// DefaultExpiryMargin: a URL this close to its expiry counts as expired,
 	// so a request does not start on a URL that dies during the transfer.
 	DefaultExpiryMargin = 30 * time.Second
@@ -107,6 +111,8 @@ type Config struct {
 	ReadAhead   int // chunks; <0 means none
 	MaxChunks   int // at least ReadAhead+2
 	MaxAttempts int
+	// RequestTimeout bounds each request, body included.
+	RequestTimeout time.Duration
 
 	MinBackoff, MaxBackoff time.Duration
 	ExpiryMargin           time.Duration
@@ -203,6 +209,9 @@ func Open(ctx context.Context, cfg Config) (*Stream, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = DefaultMinBackoff
@@ -661,7 +670,9 @@ func (s *Stream) backoff(attempt int) time.Duration {
 // passed the checks; want is the number of bytes the answer should have had.
 func (s *Stream) get(u URL, first, last int64, dst []byte, learn bool) (n, want int, err error) {
 	want = int(last - first + 1)
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, u.URL, nil)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.URL, nil)
 	if err != nil {
 		return 0, want, fmt.Errorf("source: request %s: %w", hostOf(u.URL), err)
 	}

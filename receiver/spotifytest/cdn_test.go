@@ -441,3 +441,29 @@ func TestCDNCloseUnblocksAWaitingRead(t *testing.T) {
 		t.Fatalf("read after Close: %v", err)
 	}
 }
+
+func TestCDNSlowHostTimesOutAndFailsOver(t *testing.T) {
+	e := newCDNEnv(t, 4*testChunk)
+	s := e.open(t, func(c *source.Config) { c.RequestTimeout = 100 * time.Millisecond })
+	// cdn-a now holds every answer back for an hour: each request to it
+	// can only end by the client's timeout.
+	e.cdn.CDNSetDelay(cdnA, time.Hour)
+	if got := readAll(t, s); !bytes.Equal(got, e.data) {
+		t.Fatal("bytes differ")
+	}
+	var a, b int
+	for _, r := range e.cdn.CDNRanges()[1:] {
+		switch r.Host {
+		case cdnA:
+			a++
+			if r.Status == http.StatusPartialContent {
+				t.Fatalf("slow request answered: %+v", r)
+			}
+		case cdnB:
+			b++
+		}
+	}
+	if a != 1 || b != 3 {
+		t.Fatalf("%d requests to the slow host (want 1), %d to the other (want 3): %+v", a, b, e.cdn.CDNRanges())
+	}
+}
