@@ -160,6 +160,10 @@ type Stream struct {
 	chunks  map[int64]*chunk
 	demand  []int64 // chunks readers wait for, in order of asking
 	readPos int64   // chunk holding the end of the last read; -1 before any
+	// aheadFailed stops the read-ahead after a failed chunk until the next
+	// read, so a host that is down is not asked again and again for
+	// chunks nobody waits for.
+	aheadFailed bool
 	tick    uint64
 	free    [][]byte
 	held    int
@@ -336,6 +340,7 @@ func (s *Stream) ReadAt(p []byte, off int64) (int, error) {
 	if len(want) > 0 {
 		s.readPos = (off + int64(len(want)) - 1) / cs
 	}
+	s.aheadFailed = false
 	for n < len(want) {
 		pos := off + int64(n)
 		idx := pos / cs
@@ -415,7 +420,7 @@ func (s *Stream) hasWorkLocked() bool {
 
 // aheadLocked is the first chunk of the read-ahead window not held, or -1.
 func (s *Stream) aheadLocked() int64 {
-	if s.readPos < 0 {
+	if s.readPos < 0 || s.aheadFailed {
 		return -1
 	}
 	for i := s.readPos + 1; i <= s.readPos+int64(s.cfg.ReadAhead) && i < s.n; i++ {
@@ -518,6 +523,9 @@ func (s *Stream) work() {
 			c.buf = nil
 			if c.waiters > 0 && !s.closed {
 				s.log.Warn("fetch failed", "chunk", c.idx, "err", err)
+			}
+			if c.waiters == 0 {
+				s.aheadFailed = true
 			}
 		}
 		close(c.done)

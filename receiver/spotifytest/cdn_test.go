@@ -467,3 +467,77 @@ func TestCDNSlowHostTimesOutAndFailsOver(t *testing.T) {
 		t.Fatalf("%d requests to the slow host (want 1), %d to the other (want 3): %+v", a, b, e.cdn.CDNRanges())
 	}
 }
+
+// TestCDNFailedReadAheadIsNotRetriedUntilTheNextRead: with every host down
+// the read-ahead gives up on its chunk after MaxAttempts and does not loop;
+// the next read tries again.
+func TestCDNFailedReadAheadIsNotRetriedUntilTheNextRead(t *testing.T) {
+	e := newCDNEnv(t, 4*testChunk)
+	s := e.open(t, func(c *source.Config) { c.MaxAttempts = 2 })
+	e.cdn.CDNUnavailable(cdnA, -1)
+	e.cdn.CDNUnavailable(cdnB, -1)
+	buf := make([]byte, 10)
+	if _, err := s.ReadAt(buf, 0); err != nil { // chunk 0 is held; starts the read-ahead
+		t.Fatal(err)
+	}
+	idle(t, s)
+	if n, _ := e.cdn.CDNStats(""); n != 1+2 {
+		t.Fatalf("%d requests, want 3 (Open, then two attempts at chunk 1): %+v", n, e.cdn.CDNRanges())
+	}
+	e.cdn.CDNReset()
+	if _, err := s.ReadAt(buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	idle(t, s)
+	if n, _ := e.cdn.CDNStats(""); n != testAhead {
+		t.Fatalf("%d requests after recovery, want the %d read-ahead chunks", n, testAhead)
+	}
+}
+
+func TestCDNServerAnswers(t *testing.T) {
+	e := newCDNEnv(t, 1000)
+	c := e.f.Client()
+	get := func(host, path, rng string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, spotifytest.CDNURL(host, path, ""), nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, b := get(cdnA, cdnPath, "bytes=10-19")
+	if resp.StatusCode != 206 || resp.Header.Get("Content-Range") != "bytes 10-19/1000" || !bytes.Equal(b, e.data[10:20]) {
+		t.Fatalf("range: %d %q", resp.StatusCode, resp.Header.Get("Content-Range"))
+	}
+	resp, b = get(cdnA, cdnPath, "bytes=990-")
+	if resp.StatusCode != 206 || resp.Header.Get("Content-Range") != "bytes 990-999/1000" || len(b) != 10 {
+		t.Fatalf("open range: %d %q", resp.StatusCode, resp.Header.Get("Content-Range"))
+	}
+	if resp, b = get(cdnA, cdnPath, ""); resp.StatusCode != 200 || !bytes.Equal(b, e.data) {
+		t.Fatalf("no range: %d", resp.StatusCode)
+	}
+	for _, bad := range []string{"bytes=1000-", "bytes=5-2", "bytes=0-1,4-5", "items=0-1"} {
+		if resp, _ = get(cdnA, cdnPath, bad); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+			t.Fatalf("%q: %d", bad, resp.StatusCode)
+		}
+	}
+	if resp, _ = get(cdnA, "/audio/none", "bytes=0-1"); resp.StatusCode != 404 {
+		t.Fatalf("unknown file: %d", resp.StatusCode)
+	}
+	e.cdn.CDNExpire(cdnB, true)
+	if resp, _ = get(cdnB, cdnPath, "bytes=0-1"); resp.StatusCode != 403 {
+		t.Fatalf("expired host: %d", resp.StatusCode)
+	}
+	if resp, _ = get(cdnA, cdnPath, "bytes=0-1"); resp.StatusCode != 206 {
+		t.Fatalf("faults leak across hosts: %d", resp.StatusCode)
+	}
+	if n, by := e.cdn.CDNStats(cdnA); n != 9 || by != 10+10+1000+2 {
+		t.Fatalf("stats on cdn-a: %d requests, %d bytes", n, by)
+	}
+}
