@@ -164,14 +164,14 @@ type Stream struct {
 	// read, so a host that is down is not asked again and again for
 	// chunks nobody waits for.
 	aheadFailed bool
-	tick    uint64
-	free    [][]byte
-	held    int
-	running bool
-	idle    chan struct{} // closed while no worker runs
-	closed  bool
-	stats   Stats
-	wg      sync.WaitGroup
+	tick        uint64
+	free        [][]byte
+	held        int
+	running     bool
+	idle        chan struct{} // closed while no worker runs
+	closed      bool
+	stats       Stats
+	wg          sync.WaitGroup
 }
 
 type chunk struct {
