@@ -541,3 +541,34 @@ func TestCDNServerAnswers(t *testing.T) {
 		t.Fatalf("stats on cdn-a: %d requests, %d bytes", n, by)
 	}
 }
+
+func TestCDNURLSourceFailureBacksOffAndRecovers(t *testing.T) {
+	e := newCDNEnv(t, 4*testChunk)
+	e.urls.first = e.urls.first[:1]
+	e.urls.fresh = []source.URL{{URL: spotifytest.CDNURL(cdnB, cdnPath, "")}}
+	s := e.open(t, nil)
+	e.cdn.CDNExpire(cdnA, true)
+	e.urls.mu.Lock()
+	e.urls.failNext = 1
+	e.urls.mu.Unlock()
+	if got := readAll(t, s); !bytes.Equal(got, e.data) {
+		t.Fatal("bytes differ")
+	}
+	if sl := e.sleep.all(); len(sl) != 1 {
+		t.Fatalf("backoffs %v, want one after the failed lookup", sl)
+	}
+	if n := e.urls.refreshes(); n != 2 {
+		t.Fatalf("%d refreshes, want 2 (one failed)", n)
+	}
+}
+
+// TestCDNURLsExpiredByAWrongClockAreStillUsed: a device clock far ahead
+// (no RTC, no NTP yet) must not make every URL unusable.
+func TestCDNURLsExpiredByAWrongClockAreStillUsed(t *testing.T) {
+	e := newCDNEnv(t, 3*testChunk)
+	e.urls.first = []source.URL{{URL: spotifytest.CDNURL(cdnA, cdnPath, ""), Expires: time.Unix(1_000_000, 0)}}
+	s := e.open(t, func(c *source.Config) { c.Now = func() time.Time { return time.Unix(2_000_000_000, 0) } })
+	if got := readAll(t, s); !bytes.Equal(got, e.data) {
+		t.Fatal("bytes differ")
+	}
+}
