@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -702,6 +703,11 @@ func (s *Stream) get(u URL, first, last int64, dst []byte, learn bool) (n, want 
 	s.mu.Unlock()
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
+		// *url.Error quotes the whole URL, whose query is a credential.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return 0, want, fmt.Errorf("source: GET %s bytes %d-%d: %w", hostOf(u.URL), first, last, err)
 	}
 	defer func() { _ = resp.Body.Close() }()

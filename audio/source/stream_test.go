@@ -265,3 +265,13 @@ func BenchmarkStreamCachedRead(b *testing.B) {
 	refTime = time.Since(t1)
 	b.ReportMetric(float64(streamTime)/float64(max(refTime, 1)), "x-bytes.Reader")
 }
+
+func TestErrorsKeepTheURLQueryOut(t *testing.T) {
+	_, err := Open(context.Background(), Config{
+		URLs:        StaticURLs{"http://127.0.0.1:1/audio/x?__token__=exp=1~hmac=SECRET"},
+		MaxAttempts: 1,
+	})
+	if err == nil || strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("err %v", err)
+	}
+}
