@@ -444,7 +444,10 @@ func TestCDNCloseUnblocksAWaitingRead(t *testing.T) {
 
 func TestCDNSlowHostTimesOutAndFailsOver(t *testing.T) {
 	e := newCDNEnv(t, 4*testChunk)
-	s := e.open(t, func(c *source.Config) { c.RequestTimeout = 100 * time.Millisecond })
+	// The timeout must only catch the slow host: under load (race
+	// detector, shared cores) a good request may take far more than
+	// 100 ms, so it is a second, against a delay of an hour.
+	s := e.open(t, func(c *source.Config) { c.RequestTimeout = time.Second })
 	// cdn-a now holds every answer back for an hour: each request to it
 	// can only end by the client's timeout.
 	e.cdn.CDNSetDelay(cdnA, time.Hour)
