@@ -49,6 +49,7 @@ type SpclientServer struct {
 	inactives []ConnectStateInactive
 	autoplays []*playerpb.AutoplayContextRequest
 	changed   chan struct{} // closed and replaced on every record
+	media     spclientMedia // storage-resolve and extended metadata (spclient_media.go)
 }
 
 // NewSpclientServer returns a server that accepts any bearer token, answers
@@ -225,6 +226,7 @@ func (s *SpclientServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	p := r.URL.EscapedPath()
 	switch {
+	case s.spclientMediaServe(w, r, p, body):
 	case strings.HasPrefix(p, "/connect-state/v1/devices/"):
 		s.spclientConnectState(w, r, strings.TrimPrefix(p, "/connect-state/v1/devices/"), body)
 	case p == "/context-resolve/v1/autoplay" && r.Method == http.MethodPost:
