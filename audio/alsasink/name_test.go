@@ -3,6 +3,7 @@ package alsasink
 import (
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 func TestParseCards(t *testing.T) {
@@ -122,4 +123,23 @@ func FuzzParsePCMs(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The kernel's owner_pid is the thread that opened the device; the error
+// must name its process (found on a real arm64 kernel, where Go opened the
+// device from a thread other than the first).
+func TestPCMOwnerNamesTheProcessOfAThread(t *testing.T) {
+	proc := fstest.MapFS{
+		"proc/asound/card1/pcm0p/sub0/status": {Data: []byte("state: RUNNING\nowner_pid   : 95\n")},
+		"proc/95/status":                      {Data: []byte("Name:\tsnapclient\nTgid:\t91\nPid:\t95\n")},
+		"proc/95/comm":                        {Data: []byte("snapclient\n")},
+		"proc/91/comm":                        {Data: []byte("snapclient\n")},
+	}
+	if got, want := pcmOwner(proc, Address{Card: 1, Device: 0}), "pid 91 (snapclient)"; got != want {
+		t.Errorf("pcmOwner = %q, want %q", got, want)
+	}
+	delete(proc, "proc/95/status") // an older kernel, or no access: the thread id is still a lead
+	if got, want := pcmOwner(proc, Address{Card: 1, Device: 0}), "pid 95 (snapclient)"; got != want {
+		t.Errorf("pcmOwner without status = %q, want %q", got, want)
+	}
 }

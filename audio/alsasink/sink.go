@@ -393,6 +393,15 @@ func pcmOwner(proc fs.FS, a Address) string {
 		if pid == "" {
 			continue
 		}
+		// The kernel records the thread that opened the device, and a Go
+		// program (or any threaded one) may open it from a thread other
+		// than its first: name the process, which is what users can see
+		// and stop.
+		if st, err := fs.ReadFile(proc, "proc/"+pid+"/status"); err == nil {
+			if tgid := statusField(string(st), "Tgid"); tgid != "" {
+				pid = tgid
+			}
+		}
 		comm, err := fs.ReadFile(proc, "proc/"+pid+"/comm")
 		if err != nil {
 			return "pid " + pid
@@ -403,10 +412,13 @@ func pcmOwner(proc fs.FS, a Address) string {
 }
 
 // ownerPID finds "owner_pid   : 1234" in a PCM status file.
-func ownerPID(status string) string {
+func ownerPID(status string) string { return statusField(status, "owner_pid") }
+
+// statusField finds the decimal value of "key: 1234" in a /proc status file.
+func statusField(status, key string) string {
 	for _, line := range strings.Split(status, "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(k) != "owner_pid" {
+		if !ok || strings.TrimSpace(k) != key {
 			continue
 		}
 		v = strings.TrimSpace(v)
