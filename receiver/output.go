@@ -199,10 +199,16 @@ func (o *Output) emit(ev hooks.Event) {
 	}
 }
 
-// HandleEvent turns a player event into hook events and relay actions; the
-// owner of the player calls it for each event from Player.Events. Pause and
-// resume are the owner's (Paused, Playing): the player does not report them.
-func (o *Output) HandleEvent(ev player.Event) {
+// Observe turns a player event into hook events and relay actions. It is the
+// player's Config.Observe (set it with Gate): it runs on the player's output
+// goroutine, the one that calls the gate, so hook events of the gate
+// (amp_on, sink) and of the player (track_changed, playing, paused, ...)
+// are queued by one goroutine in the order they happened: amp_on and sink
+// "running" before the track_changed and playing of the sound they let
+// out; paused, stopped or end_of_track before the sink closes. It never
+// blocks. The owner reading Player.Events must not pass events on here as
+// well.
+func (o *Output) Observe(ev player.Event) {
 	dur := time.Duration(ev.DurationMs) * time.Millisecond
 	pos := time.Duration(ev.PositionMs) * time.Millisecond
 	switch ev.Type {
@@ -221,6 +227,10 @@ func (o *Output) HandleEvent(ev player.Event) {
 		o.emit(hooks.TrackEvent(hooks.EndOfTrack, ev.TrackID))
 	case player.TrackError:
 		o.emit(hooks.TrackEvent(hooks.Unavailable, ev.TrackID))
+	case player.Paused:
+		o.Paused(ev.TrackID, pos, dur)
+	case player.Resumed:
+		o.Playing(ev.TrackID, pos, dur)
 	case player.EndOfQueue:
 		o.Stopped(ev.TrackID)
 	case player.OutputError:
@@ -229,8 +239,9 @@ func (o *Output) HandleEvent(ev player.Event) {
 	}
 }
 
-// Playing: sound flows (started, resumed, or after a seek). A running idle
-// timer is cancelled: resume within the timeout needs no warm-up.
+// Playing: sound flows (started, resumed, or after a seek; Observe calls it
+// for TrackStarted and Resumed). A running idle timer is cancelled: resume
+// within the timeout needs no warm-up.
 func (o *Output) Playing(trackID string, position, duration time.Duration) {
 	if o.relay != nil {
 		o.relay.Active()
@@ -238,7 +249,8 @@ func (o *Output) Playing(trackID string, position, duration time.Duration) {
 	o.emit(hooks.Position(hooks.Playing, trackID, position, duration))
 }
 
-// Paused starts the idle timeout.
+// Paused (Observe calls it for the player's Paused) starts the idle
+// timeout.
 func (o *Output) Paused(trackID string, position, duration time.Duration) {
 	o.emit(hooks.Position(hooks.Paused, trackID, position, duration))
 	o.idle()

@@ -124,7 +124,8 @@ func closeOutput(a *app, out *receiver.Output) {
 // waitAmplifierOff is the end of `speakerbox play` with an amplifier: the
 // idle timeout runs and the relay drops, as under the receiver, so owners
 // and the real-kernel tests see the whole cycle. Player events are still
-// handled meanwhile (the player waits for them to be read).
+// read meanwhile (the player waits for them to be read; Output sees them
+// through Config.Observe).
 func waitAmplifierOff(ctx context.Context, p *player.Player, out *receiver.Output, log *slog.Logger) {
 	out.Idle()
 	off := out.WhenOff()
@@ -141,12 +142,10 @@ func waitAmplifierOff(ctx context.Context, p *player.Player, out *receiver.Outpu
 			return
 		case <-ctx.Done():
 			return
-		case e, ok := <-events:
+		case _, ok := <-events:
 			if !ok {
 				events = nil
-				continue
 			}
-			out.HandleEvent(e)
 		}
 	}
 }

@@ -122,6 +122,9 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 		return err
 	}
 	pc.Gate = out // amplifier on and warmed up before the device opens
+	// Hooks and relay, as under the receiver: on the player's output
+	// goroutine, in order with the gate's own (amp_on before playing).
+	pc.Observe = out.Observe
 	// Nobody waits for a paused file here: close the output when done.
 	pc.KeepOutputOpen = false
 	tracks := make([]player.Track, len(files))
@@ -170,7 +173,6 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 			return nil
 		case e = <-p.Events():
 		}
-		out.HandleEvent(e) // hooks and relay, as under the receiver
 		i := index(e.TrackID)
 		switch e.Type {
 		case player.TrackDecoding:
