@@ -105,12 +105,9 @@ func (o *Output) BeforeOpen(ctx context.Context) error {
 	o.mu.Lock()
 	o.final = false
 	o.releaseCloseWaitLocked() // opening: no close is coming
-	report := o.sink != hooks.SinkRunning
-	o.sink = hooks.SinkRunning
+	wait := o.sinkLocked(ctx, hooks.SinkRunning)
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(ctx, hooks.SinkRunning)
-	}
+	wait()
 	return nil
 }
 
@@ -123,12 +120,9 @@ func (o *Output) AfterClose() {
 	if o.final {
 		status = hooks.SinkClosed
 	}
-	report := o.sink != status
-	o.sink = status
+	wait := o.sinkLocked(context.Background(), status)
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(context.Background(), status)
-	}
+	wait()
 	o.mu.Lock()
 	o.releaseCloseWaitLocked()
 	o.mu.Unlock()
@@ -171,24 +165,31 @@ func (o *Output) beforeOff() {
 	// A device closed earlier (paused without keep_output_open) was
 	// "temporarily closed"; now it is closed for good, as librespot says.
 	o.mu.Lock()
-	report := o.sink == hooks.SinkTemporarilyClosed
-	if report {
-		o.sink = hooks.SinkClosed
+	wait := func() {}
+	if o.sink == hooks.SinkTemporarilyClosed {
+		wait = o.sinkLocked(context.Background(), hooks.SinkClosed)
 	}
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(context.Background(), hooks.SinkClosed)
-	}
+	wait()
 }
 
-func (o *Output) sinkHook(ctx context.Context, status string) {
-	if o.hooks == nil {
-		return
+// sinkLocked records a new sink status and, if it changed, queues its hook
+// while o.mu is held, so that the hooks' queue has the statuses in the
+// order they were set, whichever goroutine set them (the player's, the
+// relay's idle timer). The caller unlocks, then calls wait: sink hooks
+// hold their caller until they have run, as librespot's do ("running"
+// ends before the device opens). A failure is logged by the runner and
+// never stops the sound.
+func (o *Output) sinkLocked(ctx context.Context, status string) (wait func()) {
+	if o.sink == status {
+		return func() {}
 	}
-	// Sink hooks run in the caller, as librespot's do: "running" must end
-	// before the device opens. A failure is logged by the runner and
-	// never stops the sound.
-	_ = o.hooks.Run(ctx, hooks.SinkEvent(status))
+	o.sink = status
+	if o.hooks == nil {
+		return func() {}
+	}
+	w := o.hooks.Queue(ctx, hooks.SinkEvent(status))
+	return func() { _ = w() }
 }
 
 func (o *Output) ampChanged(on bool) { o.emit(hooks.Amp(on)) }
@@ -310,12 +311,13 @@ func (o *Output) Close(ctx context.Context) error {
 		o.beforeOff()
 	}
 	o.mu.Lock()
-	report := o.sink == hooks.SinkRunning
+	wait := func() {}
+	if o.sink == hooks.SinkRunning {
+		wait = o.sinkLocked(ctx, hooks.SinkClosed)
+	}
 	o.sink = hooks.SinkClosed
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(ctx, hooks.SinkClosed)
-	}
+	wait()
 	if o.hooks != nil {
 		errs = append(errs, o.hooks.Close(ctx))
 	}

@@ -148,17 +148,22 @@ func (r *Runner) Emit(ev Event) {
 
 // Run runs the on_event hook for ev after the events queued before it, and
 // returns when it has finished (librespot's sink events: "running" before
-// the device opens). ctx bounds the wait and the hook; the queue's limit
-// does not apply (the caller waits). After Close it runs at once. A failure
-// is logged and returned; callers go on regardless.
-func (r *Runner) Run(ctx context.Context, ev Event) error {
+// the device opens). ctx bounds the wait and the hook. A failure is logged
+// and returned; callers go on regardless.
+func (r *Runner) Run(ctx context.Context, ev Event) error { return r.Queue(ctx, ev)() }
+
+// Queue is Run in two steps: it queues ev at once, and wait waits for its
+// hook to have run. A caller that must queue in step with its own state
+// changes queues under its lock and waits outside it. The queue's limit
+// does not apply (the caller waits); after Close the hook runs in wait.
+func (r *Runner) Queue(ctx context.Context, ev Event) (wait func() error) {
 	if r.cfg.OnEvent == "" {
-		return nil
+		return func() error { return nil }
 	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return r.exec(ctx, "on_event", r.cfg.OnEvent, ev)
+		return func() error { return r.exec(ctx, "on_event", r.cfg.OnEvent, ev) }
 	}
 	done := make(chan error, 1)
 	r.queue = append(r.queue, queued{ev: ev, ctx: ctx, done: done})
@@ -167,12 +172,14 @@ func (r *Runner) Run(ctx context.Context, ev Event) error {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		// The worker skips it, or the hook is being killed by ctx.
-		return fmt.Errorf("hook %s: %w", ev.Name, context.Cause(ctx))
+	return func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			// The worker skips it, or ctx kills its hook.
+			return fmt.Errorf("hook %s: %w", ev.Name, context.Cause(ctx))
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -338,5 +339,38 @@ func TestBackgroundChildHoldingOutput(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "line=early") {
 		t.Fatalf("output lost:\n%s", logs.String())
+	}
+}
+
+// Sink events (Run) take their turn in the one queue: a Run after an Emit
+// runs after it, and returns once its own hook has finished. A Run whose
+// ctx ends while it waits returns and its hook never runs.
+func TestRunWaitsForItsTurnInTheQueue(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "order")
+	wait, open := gate(t)
+	r, _ := newRunner(t, Config{
+		OnEvent: fmt.Sprintf(`if [ "$PLAYER_EVENT" = playing ]; then %s; fi; echo "$PLAYER_EVENT$SINK_STATUS" >> %q`, wait, out),
+	})
+	r.Emit(Position(Playing, "t", 0, 0)) // hangs until the gate opens
+	cancelled, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() { gone <- r.Run(cancelled, SinkEvent(SinkTemporarilyClosed)) }()
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(context.Background(), SinkEvent(SinkRunning)) }()
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run with a cancelled ctx: %v, want context.Canceled", err)
+	}
+	open()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both Runs were queued after the Emit; the cancelled one was skipped.
+	if got := strings.Fields(string(data)); !slices.Equal(got, []string{"playing", "sinkrunning"}) {
+		t.Fatalf("hooks ran %q, want playing, then sink running (and nothing for the cancelled Run)", got)
 	}
 }
