@@ -300,6 +300,15 @@ func (o *Output) WhenOff() <-chan struct{} {
 	return o.relay.WhenOff()
 }
 
+// Flush waits until the hook events queued so far have run, or ctx ends
+// (a command that ends by itself, before Close).
+func (o *Output) Flush(ctx context.Context) error {
+	if o.hooks == nil {
+		return nil
+	}
+	return o.hooks.Flush(ctx)
+}
+
 // Close is the orderly shutdown: the player's output closed, "sink closed",
 // the amplifier off, then the queued hooks (amp_off among them) run within
 // ctx.

@@ -129,6 +129,9 @@ func closeOutput(a *app, out *receiver.Output) {
 func waitAmplifierOff(ctx context.Context, p *player.Player, out *receiver.Output, log *slog.Logger) {
 	out.Idle()
 	off := out.WhenOff()
+	// Then the last hooks (amp_off) run in full, not within the shutdown's
+	// grace that Close gives them; Ctrl-C cuts the wait short.
+	defer func() { _ = out.Flush(ctx) }()
 	select {
 	case <-off:
 		return

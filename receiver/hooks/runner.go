@@ -84,9 +84,10 @@ type Runner struct {
 // queued is an event waiting for the on_event hook; done, if set, is closed
 // once it ran (Run waits for it), and ctx bounds it then.
 type queued struct {
-	ev   Event
-	ctx  context.Context
-	done chan error
+	ev      Event
+	ctx     context.Context
+	done    chan error
+	barrier bool // Flush: nothing to run
 }
 
 // New checks cfg and starts the worker that runs emitted events; Close stops
@@ -183,6 +184,30 @@ func (r *Runner) Queue(ctx context.Context, ev Event) (wait func() error) {
 	}
 }
 
+// Flush waits until every event queued before it has run, or ctx ends. A
+// command that ends normally flushes before Close, so that the last hooks
+// (amp_off) run in full rather than within the shutdown's grace.
+func (r *Runner) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed || r.cfg.OnEvent == "" {
+		r.mu.Unlock()
+		return nil
+	}
+	done := make(chan error, 1)
+	r.queue = append(r.queue, queued{ctx: ctx, done: done, barrier: true})
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the queued hooks: %w", context.Cause(ctx))
+	}
+}
+
 // Command runs command (amp_on_command, amp_off_command) with ev's
 // variables and waits for it, within the timeout.
 func (r *Runner) Command(ctx context.Context, what, command string, ev Event) error {
@@ -258,6 +283,10 @@ func (r *Runner) work() {
 		q := r.queue[0]
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
+		if q.barrier {
+			q.done <- nil
+			continue
+		}
 		if q.done != nil {
 			// A Run: its caller's ctx bounds it (and a forced Close).
 			ctx, stop := context.WithCancel(q.ctx)

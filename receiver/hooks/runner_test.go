@@ -374,3 +374,29 @@ func TestRunWaitsForItsTurnInTheQueue(t *testing.T) {
 		t.Fatalf("hooks ran %q, want playing, then sink running (and nothing for the cancelled Run)", got)
 	}
 }
+
+// Flush returns once every event queued before it has run (without
+// Close), or with an error when its ctx ends first.
+func TestFlushWaitsForQueuedEvents(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ran")
+	wait, open := gate(t)
+	r, _ := newRunner(t, Config{
+		OnEvent: fmt.Sprintf(`if [ "$POSITION_MS" = 0 ]; then %s; fi; echo "$POSITION_MS" >> %q`, wait, out),
+	})
+	for i := range 3 {
+		r.Emit(Position(Playing, "t", time.Duration(i)*time.Millisecond, 0))
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Flush(cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Flush with a cancelled ctx: %v", err)
+	}
+	open()
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(out)
+	if got := strings.Fields(string(data)); !slices.Equal(got, []string{"0", "1", "2"}) {
+		t.Fatalf("after Flush the hooks ran %v, want 0 1 2", got)
+	}
+}
