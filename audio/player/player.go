@@ -17,8 +17,8 @@
 //     the device's life: Gate.BeforeOpen returns, then SinkOpened, then
 //     TrackStarted once the first period is written (sound is leaving the
 //     device: that is what TrackStarted, and the "playing" a Connect client
-//     is shown, mean), ... Paused, then SinkTemporarilyClosed, then
-//     Gate.AfterClose.
+//     is shown, mean), ... Paused, then the device closes and
+//     Gate.AfterClose returns, then SinkTemporarilyClosed.
 //   - The gate's effects (amplifier on, sink hooks) happen inside the gate
 //     call, on that same goroutine. Glue that turns events into side
 //     effects ordered with the gate's (hook events) takes them from
