@@ -206,7 +206,7 @@ func (o *Output) emit(ev hooks.Event) {
 // (amp_on, sink) and of the player (track_changed, playing, paused, ...)
 // are queued by one goroutine in the order they happened: amp_on and sink
 // "running" before the track_changed and playing of the sound they let
-// out; paused, stopped or end_of_track before the sink closes. It never
+// out; paused before the sink closes for it. It never
 // blocks. The owner reading Player.Events must not pass events on here as
 // well.
 func (o *Output) Observe(ev player.Event) {

@@ -30,7 +30,9 @@ const (
 	// TrackError: the track cannot be played (or not to its end); Err says
 	// why. The player skips it: it goes on with the queued track, if any.
 	TrackError
-	// EndOfQueue: the last track ended and nothing is queued.
+	// EndOfQueue: the last track ended and nothing is queued. The device
+	// went idle first: closed (SinkTemporarilyClosed before this event), or
+	// running on silence with KeepOutputOpen.
 	EndOfQueue
 	// SinkOpened: the output device is open; Format is what it takes.
 	SinkOpened

@@ -456,6 +456,10 @@ func (o *out) queueEnded() bool {
 	if !last.failed && last.instance == o.started {
 		p.emit(Event{Type: TrackEnded, TrackID: last.track.ID, PositionMs: ms(last.frames, last.rate), DurationMs: ms(last.frames, last.rate)})
 	}
+	// The device goes idle before the queue's end is reported: whoever
+	// starts a timer on EndOfQueue (the amplifier's idle timeout) finds
+	// the device closed (or on silence) already, whatever the scheduling.
+	o.settle()
 	p.emit(Event{Type: EndOfQueue, TrackID: last.track.ID})
 	o.cur = segment{rate: o.cur.rate, ch: o.cur.ch}
 	o.started, o.resume = 0, false
@@ -467,19 +471,7 @@ func (o *out) queueEnded() bool {
 // closes it, and waits for something to do.
 func (o *out) idle(paused bool) {
 	p := o.p
-	if o.sink != nil {
-		switch {
-		case p.closeOutput.Load():
-			o.stopSilence()
-			o.sink.Drain()
-			o.closeSink(SinkClosed)
-		case p.cfg.KeepOutputOpen:
-			o.startSilence()
-		default:
-			o.sink.Drain()
-			o.closeSink(SinkTemporarilyClosed)
-		}
-	}
+	o.settle()
 	if !paused && o.hasWork() {
 		return
 	}
@@ -488,6 +480,26 @@ func (o *out) idle(paused bool) {
 	case <-o.tickC:
 		o.writeSilence()
 	case <-p.ctx.Done():
+	}
+}
+
+// settle puts the device in its idle state: closed, or running on silence
+// with KeepOutputOpen until CloseOutput.
+func (o *out) settle() {
+	p := o.p
+	if o.sink == nil {
+		return
+	}
+	switch {
+	case p.closeOutput.Load():
+		o.stopSilence()
+		o.sink.Drain()
+		o.closeSink(SinkClosed)
+	case p.cfg.KeepOutputOpen:
+		o.startSilence()
+	default:
+		o.sink.Drain()
+		o.closeSink(SinkTemporarilyClosed)
 	}
 }
 
