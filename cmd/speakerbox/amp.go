@@ -126,8 +126,14 @@ func closeOutput(a *app, out *receiver.Output) {
 // and the real-kernel tests see the whole cycle. Player events are still
 // read meanwhile (the player waits for them to be read; Output sees them
 // through Config.Observe).
+//
+// The idle timeout is started by the player's own EndOfQueue (or
+// OutputError), through Output.Observe, not here: the last TrackEnded
+// reaches this goroutine before the player has closed the device and sent
+// EndOfQueue, and a timer started from here could switch off while the
+// end of a file still plays, and make the hooks' order a race (sink
+// "closed" before "stopped", seen 1 in 200 under load).
 func waitAmplifierOff(ctx context.Context, p *player.Player, out *receiver.Output, log *slog.Logger) {
-	out.Idle()
 	off := out.WhenOff()
 	// Then the last hooks (amp_off) run in full, not within the shutdown's
 	// grace that Close gives them; Ctrl-C cuts the wait short.
