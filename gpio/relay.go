@@ -359,16 +359,18 @@ func (r *Relay) expire(gen uint64) {
 	defer close(settled)
 
 	err := r.driveOff(context.Background())
+	if err == nil {
+		r.log.Info("amplifier off")
+	}
+	// Told before WhenOff is ready: whoever waits for "off" and then for
+	// the hooks' queue finds amp_off in it.
+	r.notify(false)
 	r.mu.Lock()
 	if r.state == stateSwitchingOff {
 		r.state = stateOff
 		r.signalOffLocked()
 	}
 	r.mu.Unlock()
-	if err == nil {
-		r.log.Info("amplifier off")
-	}
-	r.notify(false)
 }
 
 // driveOff asserts the mute line, then drops the power.

@@ -541,3 +541,51 @@ func TestRelayOffOnce(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// OnChange(false) is told before WhenOff is ready, so that whoever waits
+// for "off" then finds the amp_off hook event already queued.
+func TestRelayToldOffBeforeWhenOff(t *testing.T) {
+	clock := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var relay *Relay
+	var off <-chan struct{}
+	var offReadyWhenTold []bool
+	r, err := New(context.Background(), Config{
+		Power:       PinSwitch{Pin: &gpiotest.Pin{N: "power"}},
+		Warmup:      warmup,
+		IdleTimeout: idle,
+		Clock:       clock,
+		OnChange: func(on bool) {
+			if on {
+				return
+			}
+			select {
+			case <-off:
+				offReadyWhenTold = append(offReadyWhenTold, true)
+			default:
+				offReadyWhenTold = append(offReadyWhenTold, false)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay = r
+	done := make(chan error, 1)
+	go func() { done <- relay.Request(context.Background()) }()
+	clock.WaitForTimers(1)
+	clock.Advance(warmup)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	off = relay.WhenOff()
+	relay.Idle()
+	clock.Advance(idle) // runs the idle timer's switch-off, OnChange(false) included
+	select {
+	case <-off:
+	default:
+		t.Fatal("WhenOff not ready after the idle timeout")
+	}
+	if len(offReadyWhenTold) != 1 || offReadyWhenTold[0] {
+		t.Fatalf("OnChange(false) calls, WhenOff ready at each: %v; want one, before WhenOff", offReadyWhenTold)
+	}
+}

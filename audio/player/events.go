@@ -11,8 +11,10 @@ type EventType int
 
 // The events a player reports.
 const (
-	// TrackStarted: the first sample of a track (or of a position after a
-	// seek) left the ring for the output. PositionMs is where it starts.
+	// TrackStarted: sound of a track (or of a position after a seek) is
+	// leaving the device: the first period of it was written to the open
+	// sink, so the gate's BeforeOpen and SinkOpened came before it.
+	// PositionMs is where it starts.
 	TrackStarted EventType = iota + 1
 	// TrackDecoding: the decoder started on this track (it plays after
 	// what the ring holds). From now on Enqueue sets the track that follows
@@ -28,7 +30,9 @@ const (
 	// TrackError: the track cannot be played (or not to its end); Err says
 	// why. The player skips it: it goes on with the queued track, if any.
 	TrackError
-	// EndOfQueue: the last track ended and nothing is queued.
+	// EndOfQueue: the last track ended and nothing is queued. The device
+	// went idle first: closed (SinkTemporarilyClosed before this event), or
+	// running on silence with KeepOutputOpen.
 	EndOfQueue
 	// SinkOpened: the output device is open; Format is what it takes.
 	SinkOpened
@@ -44,13 +48,22 @@ const (
 	OutputError
 	// Xrun: the device under-ran; Xruns is the running count.
 	Xrun
+	// Paused: a pause stopped the sound of the track that was playing;
+	// PositionMs is the first sample not heard. It comes before the
+	// device closes for the pause (SinkTemporarilyClosed), if it does. An
+	// output error pauses without it: OutputError says so.
+	Paused
+	// Resumed: after a pause, sound of the same track is leaving the device
+	// again (reopened, and after the gate, if it was closed), from
+	// PositionMs. A seek or load while paused gives TrackStarted instead.
+	Resumed
 )
 
 var eventNames = map[EventType]string{
 	TrackStarted: "track-started", TrackDecoding: "track-decoding", Position: "position", TrackEnded: "track-ended",
 	TrackError: "track-error", EndOfQueue: "end-of-queue", SinkOpened: "sink-opened",
 	SinkClosed: "sink-closed", SinkTemporarilyClosed: "sink-temporarily-closed",
-	OutputError: "output-error", Xrun: "xrun",
+	OutputError: "output-error", Xrun: "xrun", Paused: "paused", Resumed: "resumed",
 }
 
 func (t EventType) String() string {

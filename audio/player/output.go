@@ -27,12 +27,20 @@ type out struct {
 	softVol  float32
 	hwVolume audio.HardwareVolume
 
-	cur       segment // segment being played; cur.seq == 0: none
-	flushGen  uint64
-	nextPos   int64 // frame at which the next Position event is due
-	ended     bool  // the queue ended (or was stopped): wait for new work
-	pauseDone bool  // the current pause has dropped the device's audio
-	lastFrame int64 // track frame after the last sample written to the sink
+	cur      segment // segment being played; cur.seq == 0: none
+	flushGen uint64
+	// started is the instance of the track whose TrackStarted was sent (0:
+	// none yet, or a Load, Seek or Stop came since): sound of any other
+	// track that reaches the device starts it. resume says a pause
+	// stopped the sound of that track: the next period written resumes it.
+	started   uint64
+	resume    bool
+	failing   bool   // an OutputError paused the player; no Paused event for it
+	ownFlush  uint64 // the flush generation dropOnPause asked for (not the caller's)
+	nextPos   int64  // frame at which the next Position event is due
+	ended     bool   // the queue ended (or was stopped): wait for new work
+	pauseDone bool   // the current pause has dropped the device's audio
+	lastFrame int64  // track frame after the last sample written to the sink
 	silenceOn bool
 	tickC     <-chan time.Time
 	tickStop  func()
@@ -72,6 +80,7 @@ func (o *out) step() {
 		if !o.pauseDone {
 			o.pauseDone = true
 			o.dropOnPause()
+			o.paused()
 		}
 		o.idle(true)
 		return
@@ -142,6 +151,7 @@ func (o *out) step() {
 	if p.closeOutput.Load() {
 		o.closeOutputReset() // a CloseOutput while playing is moot
 	}
+	o.sounding(start, seg)
 	o.played(start+uint64(count), seg)
 	o.lastFrame = seg.firstFrame + int64(start+uint64(count)-seg.start)/int64(seg.ch)
 	if x, ok := o.sink.(audio.XrunCounter); ok {
@@ -180,6 +190,11 @@ func (o *out) checkFlush() (waiting bool) {
 		return g != want
 	}
 	o.flushGen = g
+	if g != o.ownFlush {
+		// The caller's Load, Seek or Stop: what follows is a start, not a
+		// resume, even if it is the same track.
+		o.started, o.resume = 0, false
+	}
 	if o.sink != nil && !o.silenceOn {
 		if err := o.sink.Pause(); err == nil {
 			o.sink.Resume()
@@ -240,7 +255,50 @@ func (o *out) dropOnPause() {
 	o.sink.Resume()
 	heard := max(o.lastFrame-frames, o.cur.firstFrame)
 	p.setPosition(o.cur.track.ID, ms(heard, o.cur.rate))
-	p.send(command{kind: cmdSeekFrame, frame: heard, gen: p.flushReq.Add(1)})
+	gen := p.flushReq.Add(1)
+	if gen == o.flushGen+1 {
+		// Nothing came between the last flush we saw and ours: when this
+		// generation is done, it is ours alone, and resuming after it
+		// continues the track. (A caller's flush in between makes ours
+		// look like theirs: a start, which it is.)
+		o.ownFlush = gen
+	}
+	p.send(command{kind: cmdSeekFrame, frame: heard, gen: gen})
+}
+
+// paused reports that a pause stopped the sound of a track that was
+// playing: the position is the first sample not heard.
+func (o *out) paused() {
+	failing := o.failing
+	o.failing = false
+	if o.started == 0 || o.started != o.cur.instance || o.resume {
+		return
+	}
+	o.resume = true
+	if failing {
+		return // OutputError said it
+	}
+	id, pos := o.p.Position()
+	o.p.emit(Event{Type: Paused, TrackID: id, PositionMs: pos, DurationMs: ms(o.cur.frames, o.cur.rate)})
+}
+
+// sounding is called after the period from ring index start of seg went
+// to the device: the first one of a track starts it, the first one after
+// a pause resumes it. So TrackStarted and Resumed come after the gate and
+// SinkOpened, and mean what they say: sound is leaving the device.
+func (o *out) sounding(start uint64, seg segment) {
+	o.failing = false
+	if o.started == seg.instance && !o.resume {
+		return
+	}
+	frame := seg.firstFrame + int64(start-seg.start)/int64(seg.ch)
+	typ := Resumed
+	if o.started != seg.instance {
+		typ = TrackStarted
+		o.started = seg.instance
+	}
+	o.resume = false
+	o.p.emit(Event{Type: typ, TrackID: seg.track.ID, PositionMs: ms(frame, seg.rate), DurationMs: ms(seg.frames, seg.rate)})
 }
 
 // enter switches to a new segment: a new track (events) or the same one
@@ -249,19 +307,15 @@ func (o *out) enter(seg segment) bool {
 	p := o.p
 	prev := o.cur
 	o.cur = seg
-	if prev.seq != 0 && prev.instance != seg.instance && !prev.failed {
+	if prev.seq != 0 && prev.instance != seg.instance && !prev.failed && prev.instance == o.started {
 		p.emit(Event{Type: TrackEnded, TrackID: prev.track.ID, PositionMs: ms(prev.frames, prev.rate), DurationMs: ms(prev.frames, prev.rate)})
 	}
 	if o.sink != nil && (seg.rate != o.srcRate || seg.ch != o.srcCh) {
 		o.sink.Drain()
 		o.closeSink(SinkTemporarilyClosed)
 	}
-	pos := ms(seg.firstFrame, seg.rate)
 	o.nextPos = seg.firstFrame
-	p.setPosition(seg.track.ID, pos)
-	if prev.instance != seg.instance || prev.seq == 0 {
-		p.emit(Event{Type: TrackStarted, TrackID: seg.track.ID, PositionMs: pos, DurationMs: ms(seg.frames, seg.rate)})
-	}
+	p.setPosition(seg.track.ID, ms(seg.firstFrame, seg.rate))
 	if o.sink != nil {
 		o.ramp.SetTarget(o.softVol * seg.norm)
 	}
@@ -399,11 +453,16 @@ func (o *out) queueEnded() bool {
 	if last.seq == 0 {
 		last = o.cur
 	}
-	if !last.failed {
+	if !last.failed && last.instance == o.started {
 		p.emit(Event{Type: TrackEnded, TrackID: last.track.ID, PositionMs: ms(last.frames, last.rate), DurationMs: ms(last.frames, last.rate)})
 	}
+	// The device goes idle before the queue's end is reported: whoever
+	// starts a timer on EndOfQueue (the amplifier's idle timeout) finds
+	// the device closed (or on silence) already, whatever the scheduling.
+	o.settle()
 	p.emit(Event{Type: EndOfQueue, TrackID: last.track.ID})
 	o.cur = segment{rate: o.cur.rate, ch: o.cur.ch}
+	o.started, o.resume = 0, false
 	return true
 }
 
@@ -412,19 +471,7 @@ func (o *out) queueEnded() bool {
 // closes it, and waits for something to do.
 func (o *out) idle(paused bool) {
 	p := o.p
-	if o.sink != nil {
-		switch {
-		case p.closeOutput.Load():
-			o.stopSilence()
-			o.sink.Drain()
-			o.closeSink(SinkClosed)
-		case p.cfg.KeepOutputOpen:
-			o.startSilence()
-		default:
-			o.sink.Drain()
-			o.closeSink(SinkTemporarilyClosed)
-		}
-	}
+	o.settle()
 	if !paused && o.hasWork() {
 		return
 	}
@@ -433,6 +480,26 @@ func (o *out) idle(paused bool) {
 	case <-o.tickC:
 		o.writeSilence()
 	case <-p.ctx.Done():
+	}
+}
+
+// settle puts the device in its idle state: closed, or running on silence
+// with KeepOutputOpen until CloseOutput.
+func (o *out) settle() {
+	p := o.p
+	if o.sink == nil {
+		return
+	}
+	switch {
+	case p.closeOutput.Load():
+		o.stopSilence()
+		o.sink.Drain()
+		o.closeSink(SinkClosed)
+	case p.cfg.KeepOutputOpen:
+		o.startSilence()
+	default:
+		o.sink.Drain()
+		o.closeSink(SinkTemporarilyClosed)
 	}
 }
 
@@ -516,6 +583,7 @@ func (o *out) stopSilenceNoDrop() {
 func (o *out) fail(err error) {
 	p := o.p
 	p.paused.Store(true)
+	o.failing = true // the pause that follows is this error's, reported as such
 	if o.sink != nil {
 		o.closeSink(SinkTemporarilyClosed)
 	}

@@ -4,6 +4,32 @@
 // format conversion there so that volume changes are heard at once. It
 // reports what was played as events. The receiver and `speakerbox play`
 // use it the same way.
+//
+// # The order of events
+//
+// The order in which events are reported is the order in which things
+// happened at the device, by design rather than by scheduling:
+//
+//   - The output goroutine calls the gate and sends every event about the
+//     device and about what is heard (SinkOpened, TrackStarted, Position,
+//     Paused, Resumed, TrackEnded, EndOfQueue, Sink*Closed, OutputError) at
+//     the moment it happens, so their order on the channel is the order of
+//     the device's life: Gate.BeforeOpen returns, then SinkOpened, then
+//     TrackStarted once the first period is written (sound is leaving the
+//     device: that is what TrackStarted, and the "playing" a Connect client
+//     is shown, mean), ... Paused, then the device closes and
+//     Gate.AfterClose returns, then SinkTemporarilyClosed.
+//   - The gate's effects (amplifier on, sink hooks) happen inside the gate
+//     call, on that same goroutine. Glue that turns events into side
+//     effects ordered with the gate's (hook events) takes them from
+//     Config.Observe, which runs on the goroutine that emits the event,
+//     before it is sent: the gate's effects and the events' effects are
+//     then produced by one goroutine, in the order they happened, and a
+//     FIFO behind it (the hooks' queue) keeps that order. Reading Events
+//     on another goroutine gives the same order among events, but no
+//     order against the gate's effects.
+//   - TrackDecoding and TrackError come from the decoder, which works
+//     ahead of the device: they say what was decoded, not what was heard.
 package player
 
 import (
@@ -59,6 +85,12 @@ type Config struct {
 	// PositionInterval is how often, in played audio, Position events are
 	// sent (default 1s).
 	PositionInterval time.Duration
+	// Observe, if set, sees every event before it is sent on Events, on the
+	// goroutine where it happened (see "The order of events"): the output's
+	// for what concerns the device, the decoder's for TrackDecoding and
+	// TrackError. It must be safe for concurrent use and must not block:
+	// the audio waits for it.
+	Observe func(Event)
 	// Tick paces the silence written while paused with KeepOutputOpen;
 	// default time.NewTicker. Tests inject their own.
 	Tick   func(d time.Duration) (c <-chan time.Time, stop func())
@@ -183,6 +215,9 @@ func NewPlayer(cfg Config) (*Player, error) {
 func (p *Player) Events() <-chan Event { return p.events }
 
 func (p *Player) emit(e Event) {
+	if p.cfg.Observe != nil {
+		p.cfg.Observe(e)
+	}
 	if e.Type == Position || e.Type == Xrun {
 		select {
 		case p.events <- e:

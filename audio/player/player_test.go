@@ -155,8 +155,8 @@ func TestGaplessIsSampleExact(t *testing.T) {
 			played = append(played, x)
 		}
 	}
-	wantTypes := []string{"track-started:t0", "sink-opened:t0", "track-ended:t0", "track-started:t1",
-		"track-ended:t1", "track-started:t2", "track-ended:t2", "end-of-queue:t2"}
+	wantTypes := []string{"sink-opened:t0", "track-started:t0", "track-ended:t0", "track-started:t1",
+		"track-ended:t1", "track-started:t2", "track-ended:t2", "sink-temporarily-closed:", "end-of-queue:t2"}
 	if strings.Join(played, " ") != strings.Join(wantTypes, " ") {
 		t.Fatalf("events %v, want %v", played, wantTypes)
 	}
@@ -417,6 +417,59 @@ func TestPauseWithoutKeepOpenClosesAndResumes(t *testing.T) {
 	if s.opens != 2 {
 		t.Fatalf("%d opens", s.opens)
 	}
+	// Started and resumed once sound leaves the reopened device; paused
+	// before the device closes; a resume is not a new start.
+	checkOrder(t, seen, "sink-opened", "track-started", "paused", "sink-temporarily-closed",
+		"sink-opened", "resumed", "track-ended", "sink-temporarily-closed", "end-of-queue")
+}
+
+// checkOrder compares the events seen (without Position and TrackDecoding)
+// with want.
+func checkOrder(t *testing.T, seen []Event, want ...string) {
+	t.Helper()
+	var got []string
+	for _, e := range seen {
+		if e.Type != Position && e.Type != TrackDecoding {
+			got = append(got, e.Type.String())
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+// TestTrackStartedAfterGate: the order that Observe sees, on the output
+// goroutine, beside the gate's own calls: the gate lets the device open,
+// it opens, SinkOpened; only then is the first period written and
+// TrackStarted sent. Events sent on the channel come in the same order.
+func TestTrackStartedAfterGate(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	// Gate, sink and Observe all note into log on the output goroutine
+	// (the decoder's TrackDecoding is left out); it is read after Close.
+	var log []string
+	g := &gate{log: &log}
+	s := &memSink{log: &log}
+	cfg := exactConfig(s)
+	cfg.Gate = g
+	cfg.Observe = func(e Event) {
+		if e.Type == Position || e.Type == TrackDecoding {
+			return
+		}
+		log = append(log, e.Type.String())
+	}
+	p := newPlayer(t, cfg)
+	p.Load(plainTrack(t, "t", b), true, 0)
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	p.Close()
+	// The device is closed before the queue's end is reported.
+	want := []string{"gate open", "sink open", "sink-opened", "track-started", "track-ended",
+		"sink close", "gate closed", "sink-temporarily-closed", "end-of-queue"}
+	got := strings.Join(log, ", ")
+	if got != strings.Join(want, ", ") {
+		t.Fatalf("calls and events\n%s\nwant\n%s", got, strings.Join(want, ", "))
+	}
+	checkOrder(t, seen, "sink-opened", "track-started", "track-ended", "sink-temporarily-closed", "end-of-queue")
 }
 
 func TestVolumeAndPosition(t *testing.T) {
@@ -533,6 +586,15 @@ wait:
 	stop()
 	got, _ = s.snapshot()
 	compareFloats(t, floats(got), all, "paused and resumed")
+	// The drop on pause is a flush of our own: what follows resumes the
+	// same track, from where it was heard.
+	checkOrder(t, seen, "sink-opened", "track-started", "paused", "sink-temporarily-closed",
+		"sink-opened", "resumed", "track-ended", "sink-temporarily-closed", "end-of-queue")
+	for _, e := range seen {
+		if (e.Type == Paused || e.Type == Resumed) && e.PositionMs != frames*1000/44100 {
+			t.Fatalf("%v, want position %d ms", e, frames*1000/44100)
+		}
+	}
 }
 
 // hwSink is a device with a hardware mixer that under-runs every 100 writes.

@@ -138,6 +138,9 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 		return err
 	}
 	pc.Gate = out // amplifier on and warmed up before the device opens
+	// Hooks and relay, as under the receiver: on the player's output
+	// goroutine, in order with the gate's own (amp_on before playing).
+	pc.Observe = out.Observe
 	// Nobody waits for a paused file here: close the output when done.
 	pc.KeepOutputOpen = false
 	tracks := make([]player.Track, len(files))
@@ -160,7 +163,7 @@ func playFiles(ctx context.Context, c *config.Config, sink audio.Sink, files []s
 	}
 	defer p.Close()
 	out.Attach(p)
-	q, err := playback.NewQueue(p, out, tracks)
+	q, err := playback.NewQueue(p, tracks)
 	if err != nil {
 		return err
 	}

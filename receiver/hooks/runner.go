@@ -54,17 +54,18 @@ const (
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 
-// Runner runs hooks. Events sent with Emit run one after another in the
-// order they came, in the Runner's own goroutine, so they never block the
-// caller; Run and Command run at once in the caller's goroutine (sink
-// events, which must finish before the device opens, and the amplifier
-// commands).
+// Runner runs hooks. Events sent with Emit or Run run one after another in
+// the order they came, in the Runner's own goroutine: one queue, so the
+// order hooks see is the order in which the events were handed in. Emit
+// never blocks the caller; Run waits for its event's turn and its end
+// (sink events, which must finish before the device opens). Command runs
+// at once in the caller's goroutine (the amplifier commands).
 type Runner struct {
 	cfg Config
 	log *slog.Logger
 
 	mu      sync.Mutex
-	queue   []Event
+	queue   []queued
 	closed  bool
 	dropped int
 	wake    chan struct{} // one pending wake-up for the worker
@@ -78,6 +79,15 @@ type Runner struct {
 	outMu   sync.Mutex
 	outs    map[*os.File]struct{}
 	readers sync.WaitGroup
+}
+
+// queued is an event waiting for the on_event hook; done, if set, is closed
+// once it ran (Run waits for it), and ctx bounds it then.
+type queued struct {
+	ev      Event
+	ctx     context.Context
+	done    chan error
+	barrier bool // Flush: nothing to run
 }
 
 // New checks cfg and starts the worker that runs emitted events; Close stops
@@ -129,7 +139,7 @@ func (r *Runner) Emit(ev Event) {
 		r.log.Warn("hook event dropped: queue full or shutting down", "event", ev.Name, "dropped_total", n)
 		return
 	}
-	r.queue = append(r.queue, ev)
+	r.queue = append(r.queue, queued{ev: ev})
 	r.mu.Unlock()
 	select {
 	case r.wake <- struct{}{}:
@@ -137,14 +147,65 @@ func (r *Runner) Emit(ev Event) {
 	}
 }
 
-// Run runs the on_event hook for ev now and returns when it has finished
-// (librespot's sink events: "running" before the device opens). A failure
-// is logged and returned; callers go on regardless.
-func (r *Runner) Run(ctx context.Context, ev Event) error {
+// Run runs the on_event hook for ev after the events queued before it, and
+// returns when it has finished (librespot's sink events: "running" before
+// the device opens). ctx bounds the wait and the hook. A failure is logged
+// and returned; callers go on regardless.
+func (r *Runner) Run(ctx context.Context, ev Event) error { return r.Queue(ctx, ev)() }
+
+// Queue is Run in two steps: it queues ev at once, and wait waits for its
+// hook to have run. A caller that must queue in step with its own state
+// changes queues under its lock and waits outside it. The queue's limit
+// does not apply (the caller waits); after Close the hook runs in wait.
+func (r *Runner) Queue(ctx context.Context, ev Event) (wait func() error) {
 	if r.cfg.OnEvent == "" {
+		return func() error { return nil }
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return func() error { return r.exec(ctx, "on_event", r.cfg.OnEvent, ev) }
+	}
+	done := make(chan error, 1)
+	r.queue = append(r.queue, queued{ev: ev, ctx: ctx, done: done})
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return func() error {
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			// The worker skips it, or ctx kills its hook.
+			return fmt.Errorf("hook %s: %w", ev.Name, context.Cause(ctx))
+		}
+	}
+}
+
+// Flush waits until every event queued before it has run, or ctx ends. A
+// command that ends normally flushes before Close, so that the last hooks
+// (amp_off) run in full rather than within the shutdown's grace.
+func (r *Runner) Flush(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed || r.cfg.OnEvent == "" {
+		r.mu.Unlock()
 		return nil
 	}
-	return r.exec(ctx, "on_event", r.cfg.OnEvent, ev)
+	done := make(chan error, 1)
+	r.queue = append(r.queue, queued{ctx: ctx, done: done, barrier: true})
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the queued hooks: %w", context.Cause(ctx))
+	}
 }
 
 // Command runs command (amp_on_command, amp_off_command) with ev's
@@ -219,14 +280,31 @@ func (r *Runner) work() {
 			<-r.wake
 			continue
 		}
-		ev := r.queue[0]
+		q := r.queue[0]
 		r.queue = r.queue[1:]
 		r.mu.Unlock()
-		if r.ctx.Err() != nil {
-			r.log.Warn("hook event dropped at shutdown", "event", ev.Name)
+		if q.barrier {
+			q.done <- nil
 			continue
 		}
-		_ = r.exec(r.ctx, "on_event", r.cfg.OnEvent, ev)
+		if q.done != nil {
+			// A Run: its caller's ctx bounds it (and a forced Close).
+			ctx, stop := context.WithCancel(q.ctx)
+			unhook := context.AfterFunc(r.ctx, stop)
+			err := errors.Join(r.ctx.Err(), ctx.Err())
+			if err == nil {
+				err = r.exec(ctx, "on_event", r.cfg.OnEvent, q.ev)
+			}
+			unhook()
+			stop()
+			q.done <- err
+			continue
+		}
+		if r.ctx.Err() != nil {
+			r.log.Warn("hook event dropped at shutdown", "event", q.ev.Name)
+			continue
+		}
+		_ = r.exec(r.ctx, "on_event", r.cfg.OnEvent, q.ev)
 	}
 }
 

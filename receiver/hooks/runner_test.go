@@ -3,6 +3,7 @@ package hooks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -338,5 +339,64 @@ func TestBackgroundChildHoldingOutput(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "line=early") {
 		t.Fatalf("output lost:\n%s", logs.String())
+	}
+}
+
+// Sink events (Run) take their turn in the one queue: a Run after an Emit
+// runs after it, and returns once its own hook has finished. A Run whose
+// ctx ends while it waits returns and its hook never runs.
+func TestRunWaitsForItsTurnInTheQueue(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "order")
+	wait, open := gate(t)
+	r, _ := newRunner(t, Config{
+		OnEvent: fmt.Sprintf(`if [ "$PLAYER_EVENT" = playing ]; then %s; fi; echo "$PLAYER_EVENT$SINK_STATUS" >> %q`, wait, out),
+	})
+	r.Emit(Position(Playing, "t", 0, 0)) // hangs until the gate opens
+	cancelled, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() { gone <- r.Run(cancelled, SinkEvent(SinkTemporarilyClosed)) }()
+	ran := make(chan error, 1)
+	go func() { ran <- r.Run(context.Background(), SinkEvent(SinkRunning)) }()
+	cancel()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run with a cancelled ctx: %v, want context.Canceled", err)
+	}
+	open()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both Runs were queued after the Emit; the cancelled one was skipped.
+	if got := strings.Fields(string(data)); !slices.Equal(got, []string{"playing", "sinkrunning"}) {
+		t.Fatalf("hooks ran %q, want playing, then sink running (and nothing for the cancelled Run)", got)
+	}
+}
+
+// Flush returns once every event queued before it has run (without
+// Close), or with an error when its ctx ends first.
+func TestFlushWaitsForQueuedEvents(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ran")
+	wait, open := gate(t)
+	r, _ := newRunner(t, Config{
+		OnEvent: fmt.Sprintf(`if [ "$POSITION_MS" = 0 ]; then %s; fi; echo "$POSITION_MS" >> %q`, wait, out),
+	})
+	for i := range 3 {
+		r.Emit(Position(Playing, "t", time.Duration(i)*time.Millisecond, 0))
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Flush(cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Flush with a cancelled ctx: %v", err)
+	}
+	open()
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(out)
+	if got := strings.Fields(string(data)); !slices.Equal(got, []string{"0", "1", "2"}) {
+		t.Fatalf("after Flush the hooks ran %v, want 0 1 2", got)
 	}
 }

@@ -105,12 +105,9 @@ func (o *Output) BeforeOpen(ctx context.Context) error {
 	o.mu.Lock()
 	o.final = false
 	o.releaseCloseWaitLocked() // opening: no close is coming
-	report := o.sink != hooks.SinkRunning
-	o.sink = hooks.SinkRunning
+	wait := o.sinkLocked(ctx, hooks.SinkRunning)
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(ctx, hooks.SinkRunning)
-	}
+	wait()
 	return nil
 }
 
@@ -123,12 +120,9 @@ func (o *Output) AfterClose() {
 	if o.final {
 		status = hooks.SinkClosed
 	}
-	report := o.sink != status
-	o.sink = status
+	wait := o.sinkLocked(context.Background(), status)
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(context.Background(), status)
-	}
+	wait()
 	o.mu.Lock()
 	o.releaseCloseWaitLocked()
 	o.mu.Unlock()
@@ -171,24 +165,31 @@ func (o *Output) beforeOff() {
 	// A device closed earlier (paused without keep_output_open) was
 	// "temporarily closed"; now it is closed for good, as librespot says.
 	o.mu.Lock()
-	report := o.sink == hooks.SinkTemporarilyClosed
-	if report {
-		o.sink = hooks.SinkClosed
+	wait := func() {}
+	if o.sink == hooks.SinkTemporarilyClosed {
+		wait = o.sinkLocked(context.Background(), hooks.SinkClosed)
 	}
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(context.Background(), hooks.SinkClosed)
-	}
+	wait()
 }
 
-func (o *Output) sinkHook(ctx context.Context, status string) {
-	if o.hooks == nil {
-		return
+// sinkLocked records a new sink status and, if it changed, queues its hook
+// while o.mu is held, so that the hooks' queue has the statuses in the
+// order they were set, whichever goroutine set them (the player's, the
+// relay's idle timer). The caller unlocks, then calls wait: sink hooks
+// hold their caller until they have run, as librespot's do ("running"
+// ends before the device opens). A failure is logged by the runner and
+// never stops the sound.
+func (o *Output) sinkLocked(ctx context.Context, status string) (wait func()) {
+	if o.sink == status {
+		return func() {}
 	}
-	// Sink hooks run in the caller, as librespot's do: "running" must end
-	// before the device opens. A failure is logged by the runner and
-	// never stops the sound.
-	_ = o.hooks.Run(ctx, hooks.SinkEvent(status))
+	o.sink = status
+	if o.hooks == nil {
+		return func() {}
+	}
+	w := o.hooks.Queue(ctx, hooks.SinkEvent(status))
+	return func() { _ = w() }
 }
 
 func (o *Output) ampChanged(on bool) { o.emit(hooks.Amp(on)) }
@@ -199,10 +200,16 @@ func (o *Output) emit(ev hooks.Event) {
 	}
 }
 
-// HandleEvent turns a player event into hook events and relay actions; the
-// owner of the player calls it for each event from Player.Events. Pause and
-// resume are the owner's (Paused, Playing): the player does not report them.
-func (o *Output) HandleEvent(ev player.Event) {
+// Observe turns a player event into hook events and relay actions. It is the
+// player's Config.Observe (set it with Gate): it runs on the player's output
+// goroutine, the one that calls the gate, so hook events of the gate
+// (amp_on, sink) and of the player (track_changed, playing, paused, ...)
+// are queued by one goroutine in the order they happened: amp_on and sink
+// "running" before the track_changed and playing of the sound they let
+// out; paused before the sink closes for it. It never
+// blocks. The owner reading Player.Events must not pass events on here as
+// well.
+func (o *Output) Observe(ev player.Event) {
 	dur := time.Duration(ev.DurationMs) * time.Millisecond
 	pos := time.Duration(ev.PositionMs) * time.Millisecond
 	switch ev.Type {
@@ -221,6 +228,10 @@ func (o *Output) HandleEvent(ev player.Event) {
 		o.emit(hooks.TrackEvent(hooks.EndOfTrack, ev.TrackID))
 	case player.TrackError:
 		o.emit(hooks.TrackEvent(hooks.Unavailable, ev.TrackID))
+	case player.Paused:
+		o.Paused(ev.TrackID, pos, dur)
+	case player.Resumed:
+		o.Playing(ev.TrackID, pos, dur)
 	case player.EndOfQueue:
 		o.Stopped(ev.TrackID)
 	case player.OutputError:
@@ -229,8 +240,9 @@ func (o *Output) HandleEvent(ev player.Event) {
 	}
 }
 
-// Playing: sound flows (started, resumed, or after a seek). A running idle
-// timer is cancelled: resume within the timeout needs no warm-up.
+// Playing: sound flows (started, resumed, or after a seek; Observe calls it
+// for TrackStarted and Resumed). A running idle timer is cancelled: resume
+// within the timeout needs no warm-up.
 func (o *Output) Playing(trackID string, position, duration time.Duration) {
 	if o.relay != nil {
 		o.relay.Active()
@@ -238,7 +250,8 @@ func (o *Output) Playing(trackID string, position, duration time.Duration) {
 	o.emit(hooks.Position(hooks.Playing, trackID, position, duration))
 }
 
-// Paused starts the idle timeout.
+// Paused (Observe calls it for the player's Paused) starts the idle
+// timeout.
 func (o *Output) Paused(trackID string, position, duration time.Duration) {
 	o.emit(hooks.Position(hooks.Paused, trackID, position, duration))
 	o.idle()
@@ -287,6 +300,15 @@ func (o *Output) WhenOff() <-chan struct{} {
 	return o.relay.WhenOff()
 }
 
+// Flush waits until the hook events queued so far have run, or ctx ends
+// (a command that ends by itself, before Close).
+func (o *Output) Flush(ctx context.Context) error {
+	if o.hooks == nil {
+		return nil
+	}
+	return o.hooks.Flush(ctx)
+}
+
 // Close is the orderly shutdown: the player's output closed, "sink closed",
 // the amplifier off, then the queued hooks (amp_off among them) run within
 // ctx.
@@ -298,12 +320,13 @@ func (o *Output) Close(ctx context.Context) error {
 		o.beforeOff()
 	}
 	o.mu.Lock()
-	report := o.sink == hooks.SinkRunning
+	wait := func() {}
+	if o.sink == hooks.SinkRunning {
+		wait = o.sinkLocked(ctx, hooks.SinkClosed)
+	}
 	o.sink = hooks.SinkClosed
 	o.mu.Unlock()
-	if report {
-		o.sinkHook(ctx, hooks.SinkClosed)
-	}
+	wait()
 	if o.hooks != nil {
 		errs = append(errs, o.hooks.Close(ctx))
 	}

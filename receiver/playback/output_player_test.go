@@ -77,6 +77,7 @@ func TestOutputWithPlayer(t *testing.T) {
 	p, err := player.NewPlayer(player.Config{
 		NewSink:        func() (audio.Sink, error) { return journalSink{j}, nil },
 		Gate:           out,
+		Observe:        out.Observe,
 		KeepOutputOpen: true,
 		Tick:           func(time.Duration) (<-chan time.Time, func()) { return never, func() {} },
 	})
@@ -89,7 +90,6 @@ func TestOutputWithPlayer(t *testing.T) {
 	go func() {
 		defer close(pumped)
 		for ev := range p.Events() {
-			out.HandleEvent(ev)
 			seen <- ev
 		}
 	}()

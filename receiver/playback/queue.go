@@ -22,7 +22,6 @@ type Player interface {
 // done when it ended or failed, whatever came before.
 type Queue struct {
 	p      Player
-	out    *Output // nil: no hooks, no relay
 	tracks []player.Track
 	index  map[string]int
 
@@ -32,8 +31,9 @@ type Queue struct {
 }
 
 // NewQueue checks that the tracks have distinct IDs (events name tracks by
-// ID) and returns the queue; out may be nil.
-func NewQueue(p Player, out *Output, tracks []player.Track) (*Queue, error) {
+// ID) and returns the queue. Hooks and the relay see the player's events
+// through its Config.Observe (Output.Observe), not through the queue.
+func NewQueue(p Player, tracks []player.Track) (*Queue, error) {
 	if len(tracks) == 0 {
 		return nil, fmt.Errorf("playback queue: no tracks")
 	}
@@ -44,7 +44,7 @@ func NewQueue(p Player, out *Output, tracks []player.Track) (*Queue, error) {
 		}
 		index[t.ID] = i
 	}
-	return &Queue{p: p, out: out, tracks: tracks, index: index}, nil
+	return &Queue{p: p, tracks: tracks, index: index}, nil
 }
 
 // Index is the position of the track with this ID in the queue, or -1.
@@ -57,9 +57,10 @@ func (q *Queue) Index(trackID string) int {
 
 // Run loads the first track and plays until every track has ended or
 // failed (nil), ctx ends (ctx.Err()), or the output fails (the
-// OutputError's error; the player has paused itself). Each event goes to
-// the Output first (hooks and relay, as under the receiver), then to
-// observe, if not nil, with the index of its track (-1 for none).
+// OutputError's error; the player has paused itself). The Output sees the
+// player's events through the player's Config.Observe, on the goroutine
+// where they happen (that is what keeps the hooks' order); Run passes each
+// event to observe, if not nil, with the index of its track (-1 for none).
 func (q *Queue) Run(ctx context.Context, observe func(i int, e player.Event)) error {
 	q.p.Load(q.tracks[0], true, 0)
 	events := q.p.Events()
@@ -69,9 +70,6 @@ func (q *Queue) Run(ctx context.Context, observe func(i int, e player.Event)) er
 		case <-ctx.Done():
 			return ctx.Err()
 		case e = <-events:
-		}
-		if q.out != nil {
-			q.out.HandleEvent(e)
 		}
 		i := q.Index(e.TrackID)
 		if observe != nil {
@@ -109,10 +107,20 @@ func (q *Queue) Failed() []int { return q.failed }
 // WaitAmplifierOff is the end of `speakerbox play` with an amplifier: the
 // idle timeout runs and the relay drops, as under the receiver, so owners
 // and the real-kernel tests see the whole cycle. Player events are still
-// handled meanwhile (the player waits for them to be read).
+// read meanwhile (the player waits for them to be read; the Output sees
+// them through Config.Observe).
+//
+// The idle timeout is started by the player's own EndOfQueue (or
+// OutputError), through Output.Observe, not here: the last TrackEnded
+// reaches this goroutine before the player has closed the device and sent
+// EndOfQueue, and a timer started from here could switch off while the end
+// of a file still plays, and make the hooks' order a race (sink "closed"
+// before "stopped", seen 1 in 200 under load).
 func WaitAmplifierOff(ctx context.Context, p Player, out *Output, log *slog.Logger) {
-	out.Idle()
 	off := out.WhenOff()
+	// Then the last hooks (amp_off) run in full, not within the shutdown's
+	// grace that Close gives them; Ctrl-C cuts the wait short.
+	defer func() { _ = out.Flush(ctx) }()
 	select {
 	case <-off:
 		return
@@ -126,12 +134,10 @@ func WaitAmplifierOff(ctx context.Context, p Player, out *Output, log *slog.Logg
 			return
 		case <-ctx.Done():
 			return
-		case e, ok := <-events:
+		case _, ok := <-events:
 			if !ok {
 				events = nil
-				continue
 			}
-			out.HandleEvent(e)
 		}
 	}
 }

@@ -54,7 +54,7 @@ func TestQueueEnqueuesOnDecodingAndCounts(t *testing.T) {
 		ev(player.TrackEnded, "c"),
 		ev(player.EndOfQueue, "c"),
 	)
-	q, err := NewQueue(p, nil, tracks("a", "b", "c"))
+	q, err := NewQueue(p, tracks("a", "b", "c"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestQueueFailedFirstTrackGoesOn(t *testing.T) {
 	// A file that cannot be opened never decodes: its error alone must
 	// enqueue the next.
 	p := newScriptPlayer(ev(player.TrackError, "a"), ev(player.TrackDecoding, "b"), ev(player.TrackEnded, "b"))
-	q, _ := NewQueue(p, nil, tracks("a", "b"))
+	q, _ := NewQueue(p, tracks("a", "b"))
 	if err := q.Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -90,24 +90,24 @@ func TestQueueFailedFirstTrackGoesOn(t *testing.T) {
 func TestQueueOutputErrorAndCancel(t *testing.T) {
 	boom := errors.New("no sound card")
 	p := newScriptPlayer(ev(player.TrackDecoding, "a"), player.Event{Type: player.OutputError, Err: boom})
-	q, _ := NewQueue(p, nil, tracks("a"))
+	q, _ := NewQueue(p, tracks("a"))
 	if err := q.Run(context.Background(), nil); !errors.Is(err, boom) {
 		t.Errorf("Run = %v, want the output error", err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	q, _ = NewQueue(newScriptPlayer(), nil, tracks("a"))
+	q, _ = NewQueue(newScriptPlayer(), tracks("a"))
 	if err := q.Run(ctx, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run after cancel = %v", err)
 	}
 }
 
 func TestNewQueueRefuses(t *testing.T) {
-	if _, err := NewQueue(newScriptPlayer(), nil, nil); err == nil {
+	if _, err := NewQueue(newScriptPlayer(), nil); err == nil {
 		t.Error("empty queue accepted")
 	}
-	if _, err := NewQueue(newScriptPlayer(), nil, tracks("a", "a")); err == nil {
+	if _, err := NewQueue(newScriptPlayer(), tracks("a", "a")); err == nil {
 		t.Error("duplicate IDs accepted")
 	}
 }
