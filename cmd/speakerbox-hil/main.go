@@ -171,7 +171,7 @@ func realMain() int {
 	for _, pt := range pkgTests {
 		if pt.err == nil {
 			passed++
-			fmt.Printf("PASS %s: the package's realkernel tests passed in the guest (%.1fs)\n", pt.name, pt.elapsed.Seconds())
+			fmt.Printf("PASS %s: the package's realkernel tests passed in the guest (%.1fs, attempt %d)\n", pt.name, pt.elapsed.Seconds(), pt.attempts)
 			continue
 		}
 		failed++
