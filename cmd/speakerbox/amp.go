@@ -6,7 +6,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
-	sbgpio "github.com/speakerbox/speakerbox/gpio"
+	"github.com/speakerbox/speakerbox/gpio/amp"
 	"github.com/speakerbox/speakerbox/gpio/line"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 	"github.com/speakerbox/speakerbox/receiver/playback"
@@ -52,31 +52,31 @@ func openOutput(ctx context.Context, a *app) (*playback.Output, error) {
 }
 
 // relayConfig is nil when nothing switches the amplifier.
-func relayConfig(ctx context.Context, a *app, runner *hooks.Runner) (*sbgpio.Config, error) {
+func relayConfig(ctx context.Context, a *app, runner *hooks.Runner) (*amp.Config, error) {
 	g, h := a.cfg.GPIO, a.cfg.Hooks
-	var power sbgpio.Switches
+	var power amp.Switches
 	if g.RelayLine != "" {
 		pin, err := openLine("gpio.relay_line", g.RelayLine)
 		if err != nil {
 			return nil, err
 		}
-		power = append(power, sbgpio.PinSwitch{Pin: pin, ActiveLow: g.ActiveLow})
+		power = append(power, amp.PinSwitch{Pin: pin, ActiveLow: g.ActiveLow})
 	}
 	if h.AmpOnCommand != "" || h.AmpOffCommand != "" {
 		power = append(power, playback.AmpCommands(runner, h.AmpOnCommand, h.AmpOffCommand))
 	}
-	var mute sbgpio.Switch
+	var mute amp.Switch
 	if g.MuteLine != "" {
 		pin, err := openLine("gpio.mute_line", g.MuteLine)
 		if err != nil {
 			return nil, err
 		}
-		mute = sbgpio.PinSwitch{Pin: pin, ActiveLow: g.ActiveLow}
+		mute = amp.PinSwitch{Pin: pin, ActiveLow: g.ActiveLow}
 	}
 	if len(power) == 0 && mute == nil {
 		return nil, nil
 	}
-	return &sbgpio.Config{
+	return &amp.Config{
 		Power:       power,
 		Mute:        mute,
 		Warmup:      g.Warmup,

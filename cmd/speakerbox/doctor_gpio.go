@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	sbgpio "github.com/speakerbox/speakerbox/gpio"
+	"github.com/speakerbox/speakerbox/gpio/amp"
 )
 
 // doctorGPIO checks the relay line and, on request, drives it by hand so an
@@ -62,7 +62,7 @@ func doctorGPIO(fs *flag.FlagSet) runFunc {
 			fmt.Fprintln(a.stdout, "OK: not driven (use --on, --off or --blink)")
 			return nil
 		}
-		sw := sbgpio.PinSwitch{Pin: pin, ActiveLow: a.cfg.GPIO.ActiveLow}
+		sw := amp.PinSwitch{Pin: pin, ActiveLow: a.cfg.GPIO.ActiveLow}
 		set := func(state bool) error {
 			if err := sw.Set(ctx, state); err != nil {
 				return err

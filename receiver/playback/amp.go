@@ -3,7 +3,7 @@ package playback
 import (
 	"context"
 
-	"github.com/speakerbox/speakerbox/gpio"
+	"github.com/speakerbox/speakerbox/gpio/amp"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
 
@@ -12,8 +12,8 @@ import (
 // nothing), each with the amp_on or amp_off event's environment. A failing
 // command is logged by the runner and never stops the music, so the switch
 // itself never fails.
-func AmpCommands(runner *hooks.Runner, onCommand, offCommand string) gpio.Switch {
-	return gpio.SwitchFunc(func(ctx context.Context, on bool) error {
+func AmpCommands(runner *hooks.Runner, onCommand, offCommand string) amp.Switch {
+	return amp.SwitchFunc(func(ctx context.Context, on bool) error {
 		what, command := "amp_off_command", offCommand
 		if on {
 			what, command = "amp_on_command", onCommand

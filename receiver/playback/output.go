@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/audio/player"
-	"github.com/speakerbox/speakerbox/gpio"
+	"github.com/speakerbox/speakerbox/gpio/amp"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
 
@@ -23,7 +23,7 @@ type OutputCloser interface {
 type OutputConfig struct {
 	// Relay configures the amplifier switch; nil means nothing is
 	// switched. Output sets BeforeOff and OnChange itself.
-	Relay *gpio.Config
+	Relay *amp.Config
 	// Hooks runs on_event; nil means no hooks.
 	Hooks *hooks.Runner
 	// CloseWait bounds the wait for the player to close its output at the
@@ -40,7 +40,7 @@ type OutputConfig struct {
 // "sink closed", and only then lets the relay drop. Player and session
 // events become hook events.
 type Output struct {
-	relay *gpio.Relay // nil: no amplifier switching
+	relay *amp.Relay // nil: no amplifier switching
 	hooks *hooks.Runner
 	log   *slog.Logger
 
@@ -74,7 +74,7 @@ func NewOutput(ctx context.Context, cfg OutputConfig) (*Output, error) {
 		if rc.Log == nil {
 			rc.Log = o.log
 		}
-		r, err := gpio.New(ctx, rc)
+		r, err := amp.New(ctx, rc)
 		if err != nil {
 			return nil, err
 		}

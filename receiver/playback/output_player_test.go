@@ -15,7 +15,7 @@ import (
 
 	"github.com/speakerbox/speakerbox/audio"
 	"github.com/speakerbox/speakerbox/audio/player"
-	sbgpio "github.com/speakerbox/speakerbox/gpio"
+	"github.com/speakerbox/speakerbox/gpio/amp"
 	"github.com/speakerbox/speakerbox/gpio/fakeclock"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
@@ -61,8 +61,8 @@ func TestOutputWithPlayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := NewOutput(context.Background(), OutputConfig{
-		Relay: &sbgpio.Config{
-			Power:       sbgpio.PinSwitch{Pin: journalPin{&gpiotest.Pin{N: "relay"}, j}},
+		Relay: &amp.Config{
+			Power:       amp.PinSwitch{Pin: journalPin{&gpiotest.Pin{N: "relay"}, j}},
 			Warmup:      warmup,
 			IdleTimeout: idle,
 			Clock:       clock,

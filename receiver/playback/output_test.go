@@ -15,7 +15,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/speakerbox/speakerbox/audio"
-	sbgpio "github.com/speakerbox/speakerbox/gpio"
+	"github.com/speakerbox/speakerbox/gpio/amp"
 	"github.com/speakerbox/speakerbox/gpio/fakeclock"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
@@ -122,8 +122,8 @@ func newOutputRig(t *testing.T) *outputRig {
 		t.Fatal(err)
 	}
 	r.out, err = NewOutput(context.Background(), OutputConfig{
-		Relay: &sbgpio.Config{
-			Power:       sbgpio.PinSwitch{Pin: journalPin{&gpiotest.Pin{N: "relay", L: gpio.High}, r.j}},
+		Relay: &amp.Config{
+			Power:       amp.PinSwitch{Pin: journalPin{&gpiotest.Pin{N: "relay", L: gpio.High}, r.j}},
 			Warmup:      warmup,
 			IdleTimeout: idle,
 			Clock:       r.clock,
@@ -245,8 +245,8 @@ func TestOutputWithoutRelay(t *testing.T) {
 }
 
 func TestOutputRelayFailureRefusesToOpen(t *testing.T) {
-	o, err := NewOutput(context.Background(), OutputConfig{Relay: &sbgpio.Config{
-		Power: sbgpio.SwitchFunc(func(_ context.Context, on bool) error {
+	o, err := NewOutput(context.Background(), OutputConfig{Relay: &amp.Config{
+		Power: amp.SwitchFunc(func(_ context.Context, on bool) error {
 			if on {
 				return fmt.Errorf("line busy")
 			}
