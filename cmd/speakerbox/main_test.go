@@ -136,14 +136,12 @@ func TestRunShutdownAndDeviceID(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		sent := time.Now()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		err := cmd.Wait()
-		if err != nil {
+		// Exit status 0 is the proof of an orderly shutdown within the
+		// grace: past it the process exits 1 (exitForced), so no clock is
+		// read here.
+		if err := cmd.Wait(); err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, e.String())
-		}
-		if d := time.Since(sent); d > shutdownGrace {
-			t.Errorf("shutdown took %v", d)
 		}
 		b, err := os.ReadFile(filepath.Join(state, "device_id"))
 		if err != nil {
