@@ -138,7 +138,7 @@ func TestRunShutdownAndDeviceID(t *testing.T) {
 		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		// Exit status 0 is the proof of an orderly shutdown within the
-		// grace: past it the process exits 1 (exitForced), so no clock is
+		// grace: past it the process exits 1 (exitFailure), so no clock is
 		// read here.
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, e.String())
