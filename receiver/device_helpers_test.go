@@ -296,6 +296,12 @@ type devEnvOpt func(*DeviceConfig)
 
 func newDevEnv(t testing.TB, opts ...devEnvOpt) *devEnv {
 	t.Helper()
+	return newDevEnvPre(t, nil, opts...)
+}
+
+// newDevEnvPre runs pre on the fake before the device starts.
+func newDevEnvPre(t testing.TB, pre func(*devEnv), opts ...devEnvOpt) *devEnv {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	e := &devEnv{t: t, ctx: ctx, f: spotifytest.New(t), sp: spotifytest.NewSpclientServer(),
@@ -306,6 +312,9 @@ func newDevEnv(t testing.TB, opts ...devEnvOpt) *devEnv {
 	e.f.Handle("spclient.test", e.sp)
 	e.f.Handle("dealer.test", e.ds)
 	t.Cleanup(e.ds.Close)
+	if pre != nil {
+		pre(e)
+	}
 	e.start(opts...)
 	return e
 }
