@@ -302,7 +302,11 @@ func newDevEnv(t testing.TB, opts ...devEnvOpt) *devEnv {
 // newDevEnvPre runs pre on the fake before the device starts.
 func newDevEnvPre(t testing.TB, pre func(*devEnv), opts ...devEnvOpt) *devEnv {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	guard := 60 * time.Second // against a hang; nothing waits for it to pass
+	if _, long := t.(*testing.B); long {
+		guard = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	t.Cleanup(cancel)
 	e := &devEnv{t: t, ctx: ctx, f: spotifytest.New(t), sp: spotifytest.NewSpclientServer(),
 		ds: spotifytest.NewDealerServer(), player: newRecPlayer(), dialer: newDevDialer(),
