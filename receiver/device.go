@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	devicespb "github.com/devgianlu/go-librespot/proto/spotify/connectstate/devices"
@@ -139,6 +140,7 @@ type Device struct {
 	log       *slog.Logger
 	state     connect.State
 	logins    chan *creds.Credentials // nil value: log out
+	ran       atomic.Bool
 	loadedVol int64
 }
 

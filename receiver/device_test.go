@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"testing"
-	"time"
 
 	connectpb "github.com/devgianlu/go-librespot/proto/spotify/connectstate"
 
@@ -184,5 +183,3 @@ func TestDeviceTransferAndCommands(t *testing.T) {
 func newDevEnvIn(t *testing.T, dir string) *devEnv {
 	return newDevEnv(t, func(c *DeviceConfig) { c.StateDir = dir })
 }
-
-var _ = time.Second

@@ -76,6 +76,9 @@ type loop struct {
 // At the end it leaves the apps' device lists (the inactive call, bounded
 // by ShutdownTimeout) and stops the player. Call it once.
 func (d *Device) Run(ctx context.Context) error {
+	if !d.ran.CompareAndSwap(false, true) {
+		return errors.New("receiver: Device.Run called twice")
+	}
 	loadsCtx, cancelLoads := context.WithCancel(context.WithoutCancel(ctx))
 	l := &loop{d: d, log: d.log, state: d.state, login: d.cfg.Credentials,
 		loadsCtx: loadsCtx, results: make(chan connect.Event), saver: newVolumeSaver(d.cfg.StateDir, d.log)}
