@@ -183,3 +183,41 @@ func TestDeviceTransferAndCommands(t *testing.T) {
 func newDevEnvIn(t *testing.T, dir string) *devEnv {
 	return newDevEnv(t, func(c *DeviceConfig) { c.StateDir = dir })
 }
+
+// A play command with a bare context uri: the loop resolves it through
+// spclient in the background and feeds the result back; a volume change
+// on the hardware mixer is reported to the apps, not sent back to the
+// player.
+func TestDeviceResolvesContextAndReportsMixerVolume(t *testing.T) {
+	local := make(chan uint32)
+	e := newDevEnv(t, func(c *DeviceConfig) { c.LocalVolume = local })
+	ctxURI := albumContext(1).Uri
+	e.sp.SetSpclientContext(ctxURI, albumContext(3))
+	_, err := e.ds.WaitConnection(e.ctx, 1)
+	e.must(err)
+	e.waitPut("NEW_DEVICE", func(p spotifytest.ConnectStatePut) bool { return p.Reason == connectpb.PutStateReason_NEW_DEVICE })
+	if !e.command(map[string]any{"endpoint": "play", "context": map[string]any{"uri": ctxURI},
+		"play_origin": map[string]any{"feature_identifier": "album"}}) {
+		t.Fatal("play refused")
+	}
+	at, err := e.player.waitCall(e.ctx, 0, "load "+turi(0)+" 0 false")
+	e.must(err)
+	p := e.playingTrack(turi(0))
+	if n := len(p.Request.GetDevice().GetPlayerState().GetNextTracks()); n != 2 {
+		t.Fatalf("%d next tracks from the resolved context, want 2", n)
+	}
+
+	select {
+	case local <- 4242:
+	case <-e.ctx.Done():
+		t.Fatal(e.ctx.Err())
+	}
+	e.volumePut(4242)
+	if slices.Contains(e.player.Calls()[at:], "volume 4242") {
+		t.Fatal("a hardware volume change was sent back to the player")
+	}
+	e.stop()
+	if v := readVolumeFile(t, e.dir); v != "4242" {
+		t.Fatalf("remembered volume %q", v)
+	}
+}
