@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/speakerbox/speakerbox/internal/creds"
+	"github.com/speakerbox/speakerbox/receiver/apconn"
 	"github.com/speakerbox/speakerbox/receiver/connect"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
@@ -178,6 +179,9 @@ func (a *recAmp) Idles() int {
 
 // devConn is a logged-in access point connection.
 type devConn struct {
+	// The Connect device needs only the login and the lost signal; track
+	// loading (keys, country) is not its job, so those methods stay nil.
+	apconn.Conn
 	done      chan struct{}
 	closeOnce sync.Once
 }
