@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/speakerbox/speakerbox/internal/ctxsleep"
 )
 
 // Defaults for Config's zero values.
@@ -231,7 +233,7 @@ func Open(ctx context.Context, cfg Config) (*Stream, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepTimer
+		cfg.Sleep = ctxsleep.Sleep
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = rand.Float64
@@ -810,15 +812,4 @@ func hostOf(u string) string {
 		rest = rest[i+1:]
 	}
 	return rest
-}
-
-func sleepTimer(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -27,6 +27,8 @@ import (
 	credentialspb "github.com/devgianlu/go-librespot/proto/spotify/login5/v3/credentials"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/speakerbox/speakerbox/internal/ctxsleep"
 )
 
 // DefaultURL is Spotify's login5 endpoint.
@@ -121,17 +123,6 @@ func DefaultBackoff(n int) time.Duration {
 	return d/2 + rand.N(d)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Client holds the login5 access token and logs in again when it is
 // forced to, when the token is within RefreshMargin of its expiry, or when
 // the token was reported bad with Invalidate. Safe for concurrent use;
@@ -182,7 +173,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Sleep == nil {
-		cfg.Sleep = sleepCtx
+		cfg.Sleep = ctxsleep.Sleep
 	}
 	if cfg.Backoff == nil {
 		cfg.Backoff = DefaultBackoff

@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/speakerbox/speakerbox/internal/ctxsleep"
 )
 
 // TokenFunc returns a login5 access token. force asks for a fresh one even
@@ -141,7 +143,7 @@ func New(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	if c.sleep == nil {
-		c.sleep = sleepTimer
+		c.sleep = ctxsleep.Sleep
 	}
 	if c.jitter == nil {
 		c.jitter = rand.Float64
@@ -151,17 +153,6 @@ func New(cfg Config) (*Client, error) {
 
 // DeviceID is the device id the client was made for.
 func (c *Client) DeviceID() string { return c.deviceID }
-
-func sleepTimer(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // RateLimitPolicy says what Do does with a 429.
 type RateLimitPolicy int
