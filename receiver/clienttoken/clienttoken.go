@@ -7,11 +7,9 @@
 package clienttoken
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -20,6 +18,7 @@ import (
 	librespot "github.com/devgianlu/go-librespot"
 	pbdata "github.com/devgianlu/go-librespot/proto/spotify/clienttoken/data/v0"
 	pbhttp "github.com/devgianlu/go-librespot/proto/spotify/clienttoken/http/v0"
+	"github.com/speakerbox/speakerbox/receiver/internal/protopost"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -33,9 +32,6 @@ const DefaultClientVersion = "0.0.0"
 // fallbackLifetime is how long a token is kept when the service grants one
 // without any lifetime, so a zero does not turn into a request per call.
 const fallbackLifetime = time.Hour
-
-// maxResponse bounds the response body read; a real one is a few hundred bytes.
-const maxResponse = 1 << 20
 
 // ErrChallenge means the service answered with challenges instead of a
 // token. We cannot answer them (nor can any open client we know of).
@@ -177,29 +173,14 @@ func (c *Client) setLocked(now time.Time, g *pbhttp.GrantedTokenResponse) {
 }
 
 func (c *Client) fetch(ctx context.Context) (*pbhttp.GrantedTokenResponse, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(c.req))
+	resp, err := protopost.Do(ctx, c.cfg.HTTP, "client token", c.cfg.URL, c.req, nil)
 	if err != nil {
-		return nil, fmt.Errorf("client token: build request: %w", err)
+		return nil, err
 	}
-	req.Header.Set("Accept", "application/x-protobuf")
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("User-Agent", librespot.UserAgent())
-	resp, err := c.cfg.HTTP.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("client token: %w", err)
+	if resp.Status != http.StatusOK {
+		return nil, &StatusError{Code: resp.Status, Body: resp.Snippet()}
 	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return nil, fmt.Errorf("client token: read response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		if len(body) > 200 {
-			body = body[:200]
-		}
-		return nil, &StatusError{Code: resp.StatusCode, Body: string(body)}
-	}
-	return ParseResponse(body)
+	return ParseResponse(resp.Body)
 }
 
 // ParseResponse decodes a ClientTokenResponse and returns its granted

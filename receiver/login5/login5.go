@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -29,6 +28,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/speakerbox/speakerbox/internal/ctxsleep"
+	"github.com/speakerbox/speakerbox/receiver/internal/protopost"
 )
 
 // DefaultURL is Spotify's login5 endpoint.
@@ -45,8 +45,6 @@ const DefaultMaxAttempts = 4
 // maxChallengeRounds bounds how often one attempt may be challenged again
 // after answering.
 const maxChallengeRounds = 3
-
-const maxResponse = 1 << 20
 
 // ErrInvalidCredentials means login5 refused the credentials: retrying
 // cannot help, a new login on the access point (a phone) is needed.
@@ -400,36 +398,22 @@ func (c *Client) post(ctx context.Context, clientToken string, msg *pb.LoginRequ
 	if err != nil {
 		return nil, fmt.Errorf("login5: marshal request: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("login5: build request: %w", err)
-	}
-	req.Header.Set("Accept", "application/x-protobuf")
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("User-Agent", librespot.UserAgent())
+	var extra http.Header
 	if clientToken != "" {
-		req.Header.Set("Client-Token", clientToken)
+		extra = http.Header{"Client-Token": {clientToken}}
 	}
-	resp, err := c.cfg.HTTP.Do(req)
+	resp, err := protopost.Do(ctx, c.cfg.HTTP, "login5", c.cfg.URL, body, extra)
 	if err != nil {
-		return nil, fmt.Errorf("login5: %w", err)
+		return nil, err
 	}
-	defer func() { _ = resp.Body.Close() }()
-	rb, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return nil, fmt.Errorf("login5: read response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		if len(rb) > 200 {
-			rb = rb[:200]
-		}
-		se := &StatusError{Code: resp.StatusCode, Body: string(rb)}
+	if resp.Status != http.StatusOK {
+		se := &StatusError{Code: resp.Status, Body: resp.Snippet()}
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 			se.RetryAfter = time.Duration(min(s, 3600)) * time.Second
 		}
 		return nil, se
 	}
-	return parseResponse(rb)
+	return parseResponse(resp.Body)
 }
 
 // parseResponse decodes a LoginResponse and lets through only one that has
