@@ -523,3 +523,49 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("New with a good config: %v", err)
 	}
 }
+
+// CDN answers that lie (a clean but short body, a range other than asked)
+// or stall are caught and fetched again: the bytes stay identical.
+func TestLoadCDNBadAnswers(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		fault func(cdn *spotifytest.CDNServer)
+	}{
+		{"short bodies", func(cdn *spotifytest.CDNServer) { cdn.CDNShortBody("cdn-a.test", 3) }},
+		{"wrong Content-Range", func(cdn *spotifytest.CDNServer) { cdn.CDNWrongRange("cdn-a.test", 3) }},
+		{"drop at the first byte", func(cdn *spotifytest.CDNServer) { cdn.CDNDropAfter("cdn-a.test", 0) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newTestEnv(t, spotifytest.APFakeConfig{})
+			it := trackItem(t, "liar", 0)
+			pub := e.publish(t, it)
+			ld, err := e.loader(t, nil).Load(testCtx(t), it.URI, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ld.Close()
+			c.fault(e.cdn)
+			samePlain(t, readPlain(t, ld, 3000), pub.Plain)
+			if st := streamOf(t, ld).Stats(); st.Failovers == 0 {
+				t.Errorf("stats %+v: the fault went unnoticed", st)
+			}
+		})
+	}
+}
+
+// A fault on the very first chunk (inside Load) fails over too.
+func TestLoadFirstChunkFailover(t *testing.T) {
+	e := newTestEnv(t, spotifytest.APFakeConfig{})
+	it := trackItem(t, "first-chunk", 0)
+	pub := e.publish(t, it)
+	e.cdn.CDNUnavailable("cdn-a.test", -1)
+	ld, err := e.loader(t, nil).Load(testCtx(t), it.URI, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Close()
+	samePlain(t, readPlain(t, ld, 1<<14), pub.Plain)
+	if n, _ := e.cdn.CDNStats("cdn-a.test"); n != 1 {
+		t.Errorf("%d requests to the failed host, want 1", n)
+	}
+}
