@@ -78,6 +78,12 @@ func TestLoadTrack(t *testing.T) {
 	if len(keys) != 1 || keys[0].GID != pub.GID || hex.EncodeToString(keys[0].FileID[:]) != ld.FileID {
 		t.Errorf("key requests %+v; want one for the track's gid and file", keys)
 	}
+	// The memory bound holds through the loader: at most 16 chunks, over
+	// a file more than 16 chunks long.
+	st, ok := ld.StreamStats()
+	if chunks := (ld.Track.Size + testChunk - 1) / testChunk; !ok || st.MaxChunksHeld > 16 || chunks <= 16 {
+		t.Errorf("stream stats %+v (%v) over %d chunks; want at most 16 held of more than 16", st, ok, chunks)
+	}
 	if ld.Timings.Total <= 0 || ld.Timings.Metadata <= 0 || ld.Timings.FirstChunk <= 0 {
 		t.Errorf("timings not recorded: %+v", ld.Timings)
 	}
@@ -568,4 +574,22 @@ func TestLoadFirstChunkFailover(t *testing.T) {
 	if n, _ := e.cdn.CDNStats("cdn-a.test"); n != 1 {
 		t.Errorf("%d requests to the failed host, want 1", n)
 	}
+}
+
+// Without an AUDIO_FILES answer the track's own file list serves (and
+// there is no AUDIO_FILES loudness).
+func TestLoadWithoutAudioFiles(t *testing.T) {
+	e := newTestEnv(t, spotifytest.APFakeConfig{})
+	it := trackItem(t, "no-af", 0)
+	pub := e.publish(t, it)
+	e.sp.SetSpclientMediaStatus(it.URI, emdpb.ExtensionKind_AUDIO_FILES, 404)
+	ld, err := e.loader(t, nil).Load(testCtx(t), it.URI, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ld.Close()
+	if ld.Norm != nil || ld.FileID != pub.MediaFileID(metadatapb.AudioFile_OGG_VORBIS_160) {
+		t.Errorf("norm %v, file %s; want none and the 160 kbps file", ld.Norm, ld.FileID)
+	}
+	samePlain(t, readPlain(t, ld, 1<<14), pub.Plain)
 }

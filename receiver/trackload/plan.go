@@ -49,7 +49,7 @@ func relink(uri string, t *metadatapb.Track, country string) (*metadatapb.Track,
 
 // trackPlan decides for a track t (as asked for as uri), played as played
 // (t or the alternative relink chose), whose AUDIO_FILES answer is af (nil
-// when there was none: the played track's own file list is used then).
+// when there was none).
 func trackPlan(uri string, t, played *metadatapb.Track, af *audiofilespb.AudioFilesExtensionResponse, bitrate int, img imageURL) (plan, error) {
 	if len(played.GetGid()) != 16 {
 		return plan{}, unavailable(uri, fmt.Sprintf("track gid of %d bytes, want 16", len(played.GetGid())), nil)
@@ -64,10 +64,10 @@ func trackPlan(uri string, t, played *metadatapb.Track, af *audiofilespb.AudioFi
 		}
 		p.playedURI = u
 	}
-	files := media.AudioFiles(af)
-	if len(files) == 0 {
-		files = played.GetFile()
-	}
+	// AUDIO_FILES is what Spotify's clients use; the track's own list
+	// covers an AUDIO_FILES answer that is missing or lacks Vorbis files.
+	// ChooseFile takes the best bitrate from either.
+	files := append(media.AudioFiles(af), played.GetFile()...)
 	if err := p.choose(uri, files, bitrate); err != nil {
 		return plan{}, err
 	}

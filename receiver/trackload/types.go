@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/audio/player"
+	"github.com/speakerbox/speakerbox/audio/source"
 	"github.com/speakerbox/speakerbox/receiver/media"
 )
 
@@ -77,6 +78,19 @@ func (l *Loaded) Close() error {
 	c := l.Closer
 	l.Closer = nil
 	return c.Close()
+}
+
+// StreamStats returns the counters of l's CDN stream (requests, bytes,
+// failovers, chunks held); ok is false when l has no such stream.
+func (l *Loaded) StreamStats() (st source.Stats, ok bool) {
+	if l == nil {
+		return source.Stats{}, false
+	}
+	s, ok := l.Track.Source.(*source.Stream)
+	if !ok {
+		return source.Stats{}, false
+	}
+	return s.Stats(), true
 }
 
 // ErrUnavailable matches every *UnavailableError: the item cannot be played
