@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -12,10 +13,13 @@ import (
 
 	emdpb "github.com/devgianlu/go-librespot/proto/spotify/extendedmetadata"
 	metadatapb "github.com/devgianlu/go-librespot/proto/spotify/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/speakerbox/speakerbox/audio/spotifyhdr"
 	"github.com/speakerbox/speakerbox/receiver/apconn"
 	"github.com/speakerbox/speakerbox/receiver/media"
+	"github.com/speakerbox/speakerbox/receiver/spclient"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
 
@@ -592,4 +596,49 @@ func TestLoadWithoutAudioFiles(t *testing.T) {
 		t.Errorf("norm %v, file %s; want none and the 160 kbps file", ld.Norm, ld.FileID)
 	}
 	samePlain(t, readPlain(t, ld, 1<<14), pub.Plain)
+}
+
+// Malformed extended-metadata answers (as a broken server might send) are
+// unavailable items, never a panic.
+func TestLoadMalformedMetadata(t *testing.T) {
+	uri := spotifytest.MediaURI("track", "malformed")
+	_, gid, _ := media.GID(uri)
+	track, _ := proto.Marshal(&metadatapb.Track{Gid: gid, File: []*metadatapb.AudioFile{{FileId: make([]byte, 20), Format: metadatapb.AudioFile_OGG_VORBIS_160.Enum()}}})
+	item := func(edit func(*emdpb.EntityExtensionData)) *emdpb.BatchedExtensionResponse {
+		d := &emdpb.EntityExtensionData{EntityUri: uri, Header: &emdpb.EntityExtensionDataHeader{StatusCode: 200},
+			ExtensionData: &anypb.Any{TypeUrl: spclient.TypeURLTrack, Value: track}}
+		edit(d)
+		return &emdpb.BatchedExtensionResponse{ExtendedMetadata: []*emdpb.EntityExtensionDataArray{
+			{ExtensionKind: emdpb.ExtensionKind_TRACK_V4, ExtensionData: []*emdpb.EntityExtensionData{d}}}}
+	}
+	for _, c := range []struct {
+		name string
+		resp *emdpb.BatchedExtensionResponse
+	}{
+		{"empty answer", &emdpb.BatchedExtensionResponse{}},
+		{"no header", item(func(d *emdpb.EntityExtensionData) { d.Header = nil })},
+		{"status 500 in the header", item(func(d *emdpb.EntityExtensionData) { d.Header.StatusCode = 500 })},
+		{"no payload", item(func(d *emdpb.EntityExtensionData) { d.ExtensionData = nil })},
+		{"wrong type", item(func(d *emdpb.EntityExtensionData) { d.ExtensionData.TypeUrl = spclient.TypeURLEpisode })},
+		{"garbage payload", item(func(d *emdpb.EntityExtensionData) { d.ExtensionData.Value = []byte{0xff, 0xff, 0xff} })},
+		{"another uri", item(func(d *emdpb.EntityExtensionData) { d.EntityUri = spotifytest.MediaURI("track", "other") })},
+		{"short gid", item(func(d *emdpb.EntityExtensionData) {
+			d.ExtensionData.Value, _ = proto.Marshal(&metadatapb.Track{Gid: gid[:15]})
+		})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newTestEnv(t, spotifytest.APFakeConfig{})
+			body, err := proto.Marshal(c.resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.f.Handle("spclient.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write(body)
+			}))
+			_, err = e.loader(t, nil).Load(testCtx(t), uri, false)
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("error %v; want unavailable", err)
+			}
+		})
+	}
 }
