@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/speakerbox/speakerbox/audio/decrypt"
 	"github.com/speakerbox/speakerbox/audio/spotifyhdr"
 	"github.com/speakerbox/speakerbox/receiver/apconn"
 	"github.com/speakerbox/speakerbox/receiver/media"
@@ -640,5 +641,43 @@ func TestLoadMalformedMetadata(t *testing.T) {
 				t.Fatalf("error %v; want unavailable", err)
 			}
 		})
+	}
+}
+
+// The playing track and a prefetch load and stream side by side through
+// one Loader.
+func TestLoadConcurrent(t *testing.T) {
+	e := newTestEnv(t, spotifytest.APFakeConfig{})
+	a, b := trackItem(t, "side-a", 0), trackItem(t, "side-b", 1)
+	pubs := []spotifytest.MediaPublished{e.publish(t, a), e.publish(t, b)}
+	l := e.loader(t, nil)
+	got := make([][]byte, 2)
+	errs := make([]error, 2)
+	done := make(chan int)
+	for i, uri := range []string{a.URI, b.URI} {
+		go func() {
+			defer func() { done <- i }()
+			ld, err := l.Load(testCtx(t), uri, i == 1)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer ld.Close()
+			plain, err := decrypt.NewReaderAt(ld.Track.Source, ld.Track.Key)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			got[i] = make([]byte, ld.Track.Size)
+			_, errs[i] = plain.ReadAt(got[i], 0)
+		}()
+	}
+	<-done
+	<-done
+	for i := range got {
+		if errs[i] != nil {
+			t.Fatalf("load %d: %v", i, errs[i])
+		}
+		samePlain(t, got[i], pubs[i].Plain)
 	}
 }
