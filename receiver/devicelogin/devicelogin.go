@@ -187,7 +187,7 @@ func (f *Flow) Start(ctx context.Context) (*Code, error) {
 	}
 	c.Interval = max(c.Interval, minInterval)
 	c.Expires = f.cfg.Now().Add(min(validFor, maxValidFor))
-	f.cfg.Log.Info("login code issued", "valid_for", c.Expires.Sub(f.cfg.Now()), "interval", c.Interval)
+	f.cfg.Log.Debug("login code issued", "valid_for", c.Expires.Sub(f.cfg.Now()), "interval", c.Interval)
 	return c, nil
 }
 
@@ -286,7 +286,7 @@ func (f *Flow) Wait(ctx context.Context, c *Code, progress func(Progress)) (*Gra
 		var pe *pollError
 		switch {
 		case err == nil:
-			f.cfg.Log.Info("login approved", "polls", polls)
+			f.cfg.Log.Debug("login approved", "polls", polls)
 			return &Grant{token: tok}, nil
 		case errors.As(err, &pe) && pe.code == "authorization_pending":
 		case errors.As(err, &pe) && pe.code == "slow_down":
@@ -302,7 +302,7 @@ func (f *Flow) Wait(ctx context.Context, c *Code, progress func(Progress)) (*Gra
 			// §3.5 asks for a slower poll after a timeout; doubling is
 			// what it recommends.
 			kind, interval = Retrying, min(2*interval, maxInterval)
-			f.cfg.Log.Warn("polling for the login failed; retrying", "err", err, "retry_in", interval)
+			f.cfg.Log.Debug("polling for the login failed; retrying", "err", err, "retry_in", interval)
 		}
 		if progress != nil {
 			progress(Progress{Kind: kind, Polls: polls, Remaining: c.Expires.Sub(f.cfg.Now()), Interval: interval, Err: err})
