@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"syscall"
 	"time"
 
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/termqr"
 	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/internal/statedir"
@@ -32,6 +35,9 @@ func loginCommand() *command {
 				if err := statedir.Ensure(dir); err != nil {
 					return err
 				}
+				if err := checkStateOwner(dir, os.Getuid()); err != nil {
+					return err
+				}
 				// The access point sees the speaker's own device id, as
 				// at every later login with what it hands back.
 				deviceID, _, err := statedir.DeviceID(dir)
@@ -50,6 +56,23 @@ func loginCommand() *command {
 			}
 		},
 	}
+}
+
+// checkStateOwner refuses a state directory that another user owns: a
+// login stored there by root (mode 0600) is one the speaker, running as its
+// own user, could not read.
+func checkStateOwner(dir string, uid int) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("state directory %q: %w", dir, err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || int(sys.Uid) == uid {
+		return nil
+	}
+	return &config.Error{Key: "state_dir", Value: dir,
+		Problem: fmt.Sprintf("the directory belongs to user id %d, but login runs as user id %d, so the speaker could not read the login", sys.Uid, uid),
+		Allowed: "a state directory of the user running login: run it as the speaker's user, e.g. sudo -u speakerbox speakerbox login --state_dir " + dir}
 }
 
 type loginOptions struct {

@@ -372,3 +372,26 @@ func TestLoginWatch(t *testing.T) {
 		}
 	})
 }
+
+func TestLoginRefusesAnotherUsersStateDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := checkStateOwner(dir, os.Getuid()); err != nil {
+		t.Fatalf("own directory refused: %v", err)
+	}
+	err := checkStateOwner(dir, os.Getuid()+1)
+	var errOut bytes.Buffer
+	if err == nil || exitCode(err, &errOut) != exitUsage || !strings.Contains(errOut.String(), "state_dir") || !strings.Contains(errOut.String(), "sudo -u speakerbox") {
+		t.Fatalf("another user's directory: %v (%s)", err, errOut.String())
+	}
+}
+
+func TestLoginUsage(t *testing.T) {
+	_, stderr, code := runCmd(t, speakerbox(t, nil, "login", "extra"))
+	if code != exitUsage || !strings.Contains(stderr, "login takes no arguments") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	stdout, _, code := runCmd(t, speakerbox(t, nil, "login", "--help"))
+	if code != 0 || !strings.Contains(stdout, "--no-qr") || !strings.Contains(stdout, "spotify.com/pair") {
+		t.Fatalf("exit %d, help %q", code, stdout)
+	}
+}
