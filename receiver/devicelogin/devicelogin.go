@@ -23,6 +23,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	librespot "github.com/devgianlu/go-librespot"
 	"golang.org/x/oauth2"
@@ -50,6 +52,8 @@ const (
 	defaultValidFor = 10 * time.Minute
 	maxValidFor     = time.Hour
 	maxAnswer       = 64 << 10
+	maxUserCode     = 64
+	maxAddress      = 1024 // fits a QR code
 )
 
 // scopes are the ones go-librespot asks for (shared with its interactive
@@ -174,6 +178,9 @@ func (f *Flow) Start(ctx context.Context) (*Code, error) {
 	switch {
 	case da.DeviceCode == "" || da.UserCode == "" || da.VerificationURI == "":
 		return nil, errors.New("ask Spotify for a login code: the answer lacks device_code, user_code or verification_uri")
+	case !showable(da.UserCode, maxUserCode):
+		// It goes to the owner's terminal as it is.
+		return nil, errors.New("ask Spotify for a login code: the user_code is too long or holds control characters")
 	case !httpsAddress(da.VerificationURI):
 		return nil, fmt.Errorf("ask Spotify for a login code: verification_uri %q is not an https address", da.VerificationURI)
 	case validFor <= 0:
@@ -191,9 +198,16 @@ func (f *Flow) Start(ctx context.Context) (*Code, error) {
 	return c, nil
 }
 
+// httpsAddress reports whether s is an https address fit to show.
 func httpsAddress(s string) bool {
 	u, err := url.Parse(s)
-	return err == nil && u.Scheme == "https" && u.Host != ""
+	return err == nil && u.Scheme == "https" && u.Host != "" && showable(s, maxAddress)
+}
+
+// showable reports whether s may go to a terminal: bounded, valid UTF-8, no
+// control characters.
+func showable(s string, n int) bool {
+	return len(s) <= n && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
 // Errors of Wait that end a login for good.
