@@ -165,10 +165,6 @@ func (s *AccountsServer) serveDevice(w http.ResponseWriter, form url.Values) {
 func (s *AccountsServer) serveToken(w http.ResponseWriter, form url.Values) {
 	s.mu.Lock()
 	s.polls = append(s.polls, form)
-	next := AccountsPending
-	if len(s.script) > 0 {
-		next, s.script = s.script[0], s.script[1:]
-	}
 	code, token := s.deviceCode, s.token
 	s.mu.Unlock()
 	switch {
@@ -182,6 +178,13 @@ func (s *AccountsServer) serveToken(w http.ResponseWriter, form url.Values) {
 		accountsError(w, http.StatusBadRequest, "invalid_grant", "unknown device_code")
 		return
 	}
+	// Only a well-formed poll uses up a scripted answer.
+	s.mu.Lock()
+	next := AccountsPending
+	if len(s.script) > 0 {
+		next, s.script = s.script[0], s.script[1:]
+	}
+	s.mu.Unlock()
 	switch next {
 	case AccountsPending:
 		accountsError(w, http.StatusBadRequest, "authorization_pending", "")

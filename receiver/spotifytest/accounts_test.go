@@ -49,7 +49,10 @@ func TestAccountsServerScriptAndChecks(t *testing.T) {
 	if code, ans := accountsPost(t, s, AccountsTokenPath, bad); code != 400 || ans["error"] != "unsupported_grant_type" {
 		t.Fatalf("wrong grant: %d %v", code, ans)
 	}
-	if n := len(s.Polls()); n != 5 {
-		t.Fatalf("%d polls recorded, want 5", n)
+	if code, ans := accountsPost(t, s, AccountsTokenPath, poll); code != 200 || ans["access_token"] != AccountsDefaultToken {
+		t.Fatalf("the refused polls used up the scripted approval: %d %v", code, ans)
+	}
+	if n := len(s.Polls()); n != 6 {
+		t.Fatalf("%d polls recorded, want 6", n)
 	}
 }
