@@ -161,7 +161,7 @@ func (f *Flow) Start(ctx context.Context) (*Code, error) {
 		if errors.As(err, &re) {
 			return nil, &ServerError{Op: "ask Spotify for a login code", Status: re.Response.StatusCode, Code: clip(re.ErrorCode), Description: clip(re.ErrorDescription)}
 		}
-		return nil, fmt.Errorf("ask Spotify for a login code: %w", err)
+		return nil, fmt.Errorf("ask Spotify for a login code (is the speaker online?): %w", err)
 	}
 	// x/oauth2 turned expires_in into a time on the real clock; carry the
 	// remaining validity over to ours (rounded: expires_in is in seconds).
