@@ -9,6 +9,8 @@ require (
 	github.com/grandcat/zeroconf v1.0.0
 	github.com/jfreymuth/oggvorbis v1.0.5
 	github.com/jfreymuth/vorbis v1.0.2
+	github.com/piglig/go-qr v1.1.0
+	golang.org/x/oauth2 v0.34.0
 	golang.org/x/sys v0.39.0
 	google.golang.org/protobuf v1.36.11
 	gopkg.in/yaml.v3 v3.0.1

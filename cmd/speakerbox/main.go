@@ -32,6 +32,9 @@ const (
 	exitUsage   = 2   // bad command line or configuration
 	exitPanic   = 70  // an internal error (panic); the amplifier was switched off first
 	exitForced  = 130 // a second signal cut the shutdown short
+	// exitInterrupted: a command waiting for its owner (login) was
+	// interrupted before it changed anything.
+	exitInterrupted = 130
 )
 
 // shutdownGrace bounds the orderly shutdown after the first signal.
@@ -62,6 +65,7 @@ func commands() []*command {
 	return []*command{
 		runCommand(),
 		authCommand(),
+		loginCommand(),
 		credentialsCommand(),
 		doctorCommand(),
 		playCommand(),
@@ -189,9 +193,13 @@ func (a *app) execute(run runFunc, args []string) (code int) {
 func exitCode(err error, stderr io.Writer) int {
 	var ue *usageError
 	var ce *config.Error
+	var ie *interruptedError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &ie):
+		fmt.Fprintln(stderr, "speakerbox:", err)
+		return exitInterrupted
 	case errors.As(err, &ue) && ue.named:
 		fmt.Fprintln(stderr, err)
 		return exitUsage

@@ -1,17 +1,14 @@
-// Package trackload turns a Spotify track or episode URI into a file the
-// player can decode: metadata through extended-metadata, the account's
-// country restrictions and relinking, the choice of an Ogg Vorbis file,
-// the audio key through the access point, storage-resolve, and a streaming
-// CDN source with failover. It knows nothing of the Connect state: the
-// track player asks it for a URI and gets a Loaded back.
 package trackload
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/speakerbox/speakerbox/audio/player"
+	"github.com/speakerbox/speakerbox/audio/source"
+	"github.com/speakerbox/speakerbox/receiver/media"
 )
 
 // Kind says whether a Loaded is a track or a podcast episode.
@@ -49,6 +46,28 @@ type Loaded struct {
 	Bitrate int
 	// Closer stops the stream; nil when there is nothing to stop.
 	Closer io.Closer
+
+	// PlayedURI is the URI of the track whose file plays: Meta.URI, or the
+	// alternative it was relinked to in the account's country.
+	PlayedURI string
+	// Norm and AlbumNorm are AUDIO_FILES' track and album loudness
+	// (nil when the answer had none, and for episodes). The player
+	// normalises from the file's header; see the package doc for which
+	// wins and why.
+	Norm, AlbumNorm *media.Norm
+	// Timings is where the time to a playable stream went.
+	Timings Timings
+}
+
+// Timings splits the start latency of one Load. The key request runs
+// beside storage-resolve and the first chunk, so Total is about Metadata
+// plus the longer of Key and StorageResolve+FirstChunk, not their sum.
+type Timings struct {
+	Metadata       time.Duration // country, TRACK_V4/EPISODE_V4 and AUDIO_FILES
+	Key            time.Duration // the audio key from the access point
+	StorageResolve time.Duration // the CDN URLs
+	FirstChunk     time.Duration // until the stream holds its first bytes
+	Total          time.Duration
 }
 
 // Close stops the stream behind l; it is safe on a nil Loaded and twice.
@@ -59,6 +78,19 @@ func (l *Loaded) Close() error {
 	c := l.Closer
 	l.Closer = nil
 	return c.Close()
+}
+
+// StreamStats returns the counters of l's CDN stream (requests, bytes,
+// failovers, chunks held); ok is false when l has no such stream.
+func (l *Loaded) StreamStats() (st source.Stats, ok bool) {
+	if l == nil {
+		return source.Stats{}, false
+	}
+	s, ok := l.Track.Source.(*source.Stream)
+	if !ok {
+		return source.Stats{}, false
+	}
+	return s.Stats(), true
 }
 
 // ErrUnavailable matches every *UnavailableError: the item cannot be played
