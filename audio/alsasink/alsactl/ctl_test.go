@@ -2,6 +2,7 @@ package alsactl
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"runtime"
 	"syscall"
@@ -29,6 +30,10 @@ func TestIoctlNumbersMatchTheKernelABI(t *testing.T) {
 	if got != w {
 		t.Errorf("ioctl numbers %#x, want %#x", got, w)
 	}
+	// Same everywhere: an int and a struct of two unsigned ints.
+	if ioctlSubscribeEvents != 0xc0045516 || ioctlTLVRead != 0xc008551a {
+		t.Errorf("SUBSCRIBE_EVENTS %#x, TLV_READ %#x, want 0xc0045516, 0xc008551a", ioctlSubscribeEvents, ioctlTLVRead)
+	}
 	wantValueOff := map[string]int{"amd64": 72, "arm64": 72, "arm": 72, "386": 68}[runtime.GOARCH]
 	if valueOff != wantValueOff {
 		t.Errorf("value union at %d, want %d", valueOff, wantValueOff)
@@ -39,9 +44,10 @@ func TestIoctlNumbersMatchTheKernelABI(t *testing.T) {
 // integer volume and a boolean switch. It decodes the buffers at the
 // offsets the kernel's structs have, written out here independently.
 type fakeCard struct {
-	t      *testing.T
-	values [2]int64
-	reqs   []uintptr
+	t          *testing.T
+	values     [2]int64
+	reqs       []uintptr
+	subscribed int32
 }
 
 func (k *fakeCard) ioctl(_ uintptr, req uintptr, arg unsafe.Pointer) error {
@@ -74,7 +80,7 @@ func (k *fakeCard) ioctl(_ uintptr, req uintptr, arg unsafe.Pointer) error {
 		switch ne.Uint32(b[0:]) {
 		case 1:
 			ne.PutUint32(b[64:], TypeInteger)
-			ne.PutUint32(b[68:], AccessRead|AccessWrite)
+			ne.PutUint32(b[68:], AccessRead|AccessWrite|AccessTLVRead)
 			ne.PutUint32(b[72:], 2)
 			putLongAt(b, 80, -10239, long)
 			putLongAt(b, 80+long, 400, long)
@@ -101,6 +107,24 @@ func (k *fakeCard) ioctl(_ uintptr, req uintptr, arg unsafe.Pointer) error {
 				k.values[i] = getLongAt(b, off+i*long, long)
 			}
 		}
+	case ioctlSubscribeEvents:
+		k.subscribed = int32(ne.Uint32(b[0:]))
+	case ioctlTLVRead:
+		// The size in the ioctl number covers the header only; the
+		// caller's buffer holds length more bytes.
+		numid, length := ne.Uint32(b[0:]), ne.Uint32(b[4:])
+		if numid != 1 {
+			return syscall.ENXIO
+		}
+		tlv := unsafe.Slice((*byte)(arg), 8+int(length))[8:]
+		if length < 16 {
+			return syscall.ENOMEM
+		}
+		// DB_SCALE: -102.39 dB, 0.01 dB steps, mute at the bottom.
+		ne.PutUint32(tlv[0:], 1)
+		ne.PutUint32(tlv[4:], 8)
+		ne.PutUint32(tlv[8:], uint32(0xffffd801)) // -10239
+		ne.PutUint32(tlv[12:], 0x10001)
 	default:
 		k.t.Fatalf("unexpected ioctl %#x", req)
 	}
@@ -160,5 +184,87 @@ func TestListInfoReadWrite(t *testing.T) {
 	}
 	if _, err := c.ReadInts(ID{Numid: 9, Name: "x"}, 1); err == nil {
 		t.Error("read of a missing element succeeded")
+	}
+	if info.Access&AccessTLVRead == 0 {
+		t.Fatal("the volume has no TLV access bit")
+	}
+	tlv, err := c.TLV(ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tlv) != 4 || tlv[0] != 1 || tlv[1] != 8 || int32(tlv[2]) != -10239 || tlv[3] != 0x10001 {
+		t.Errorf("TLV = %#x", tlv)
+	}
+	if _, err := c.TLV(ID{Name: "no numid"}); err == nil {
+		t.Error("TLV without a numid was asked of the kernel")
+	}
+	if _, err := c.TLV(ids[1]); !errors.Is(err, syscall.ENXIO) {
+		t.Errorf("TLV of the switch: %v, want ENXIO", err)
+	}
+	if err := c.Subscribe(); err != nil || card.subscribed != 1 {
+		t.Errorf("Subscribe: %v, flag %d", err, card.subscribed)
+	}
+}
+
+// Events come from read(2) on the control device; a pipe stands in for it.
+func TestReadEventsDecodesAndEndsOnClose(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	c := &Ctl{f: r, ioctl: (&fakeCard{t: t}).ioctl}
+	ev := func(mask, numid uint32, name string) []byte {
+		b := make([]byte, 72)
+		binary.NativeEndian.PutUint32(b[0:], 0) // ELEM
+		binary.NativeEndian.PutUint32(b[4:], mask)
+		binary.NativeEndian.PutUint32(b[8:], numid)
+		binary.NativeEndian.PutUint32(b[12:], 2)
+		copy(b[8+16:], name)
+		binary.NativeEndian.PutUint32(b[8+60:], 3)
+		return b
+	}
+	batch := append(ev(EventValue, 5, "Master Playback Volume"), ev(EventRemove, 6, "Other")...)
+	if _, err := w.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]Event, 4)
+	n, err := c.ReadEvents(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Event{
+		{Type: EventElem, Mask: EventValue, ID: ID{Numid: 5, Iface: 2, Name: "Master Playback Volume", Index: 3}},
+		{Type: EventElem, Mask: EventRemove, ID: ID{Numid: 6, Iface: 2, Name: "Other", Index: 3}},
+	}
+	if n != 2 || buf[0] != want[0] || buf[1] != want[1] {
+		t.Fatalf("ReadEvents = %d %+v, want %+v", n, buf[:n], want)
+	}
+
+	// A reader waiting for events is ended by Close from elsewhere
+	// (whether the read had started or not, it must return an error).
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ReadEvents(buf)
+		done <- err
+	}()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Error("ReadEvents after Close succeeded")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestDecodeEventsIgnoresAPartialEvent(t *testing.T) {
+	out := make([]Event, 3)
+	if n := decodeEvents(make([]byte, 72+40), out); n != 1 {
+		t.Errorf("decoded %d events from 1.5", n)
+	}
+	if n := decodeEvents(make([]byte, 72*3), out[:2]); n != 2 {
+		t.Errorf("decoded %d events into room for 2", n)
 	}
 }
