@@ -82,9 +82,9 @@ func TestVolumeMapDB(t *testing.T) {
 					t.Errorf("raw(%d) = %d, want %d", v, got, want)
 				}
 			}
-			// Every volume: a rising raw value. The lowest 300 volumes
-			// and every 97th above are also compared with every value of
-			// the control: none is nearer the even-dB target.
+			// Every volume: a rising raw value. The lowest 100 volumes
+			// and every 1009th above are also compared with every value
+			// of the control: none is nearer the even-dB target.
 			prev := int64(math.MinInt64)
 			for v := 1; v <= 65535; v++ {
 				raw := m.raw(uint16(v))
@@ -92,7 +92,7 @@ func TestVolumeMapDB(t *testing.T) {
 					t.Fatalf("raw(%d) = %d falls below raw(%d) = %d", v, raw, v-1, prev)
 				}
 				prev = raw
-				if v > 300 && v%97 != 0 {
+				if v > 100 && v%1009 != 0 {
 					continue
 				}
 				target := tc.floor + (tc.top-tc.floor)*float64(v)/65535
