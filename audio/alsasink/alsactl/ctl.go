@@ -241,13 +241,39 @@ func (c *Ctl) TLV(id ID) ([]uint32, error) {
 }
 
 // Subscribe asks the kernel to queue an event for every change of an
-// element of the card, for ReadEvents.
+// element of the card, for ReadEvents. Call it before ReadEvents, and not
+// while another goroutine uses the Ctl.
 func (c *Ctl) Subscribe() error {
 	var b [4]byte
 	ne.PutUint32(b[:], 1)
 	if err := c.do(ioctlSubscribeEvents, b[:]); err != nil {
 		return fmt.Errorf("subscribe to ALSA control events: %w", err)
 	}
+	// The control device's poll reports nothing, and registers no waiter,
+	// until the file is subscribed. Go registered the descriptor with its
+	// poller when it was opened, so a ReadEvents waiting on it would never
+	// wake. A duplicate descriptor (the same open file, now subscribed),
+	// registered from here on, does.
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("subscribe to ALSA control events: %w", err)
+	}
+	nfd, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return fmt.Errorf("subscribe to ALSA control events: %w", err)
+	}
+	if derr != nil {
+		return fmt.Errorf("subscribe to ALSA control events: duplicate descriptor: %w", derr)
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		_ = unix.Close(nfd)
+		return fmt.Errorf("subscribe to ALSA control events: %w", err)
+	}
+	old := c.f
+	c.f = os.NewFile(uintptr(nfd), old.Name())
+	_ = old.Close()
 	return nil
 }
 
