@@ -208,12 +208,22 @@ func TestListInfoReadWrite(t *testing.T) {
 
 // Events come from read(2) on the control device; a pipe stands in for it.
 func TestReadEventsDecodesAndEndsOnClose(t *testing.T) {
+	fds := openFDs(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	c := &Ctl{f: r, ioctl: (&fakeCard{t: t}).ioctl}
+	card := &fakeCard{t: t}
+	c := &Ctl{f: r, ioctl: card.ioctl}
+	// Subscribe swaps in a duplicate descriptor (see there); reads go
+	// through it and Close releases both.
+	if err := c.Subscribe(); err != nil || card.subscribed != 1 {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	if c.f == r {
+		t.Fatal("Subscribe kept the descriptor registered before the subscription")
+	}
 	ev := func(mask, numid uint32, name string) []byte {
 		b := make([]byte, 72)
 		binary.NativeEndian.PutUint32(b[0:], 0) // ELEM
@@ -257,6 +267,19 @@ func TestReadEventsDecodesAndEndsOnClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	w.Close()
+	if n := openFDs(t); n != fds {
+		t.Errorf("%d descriptors open after Close, %d before the pipe", n, fds)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
 }
 
 func TestDecodeEventsIgnoresAPartialEvent(t *testing.T) {
