@@ -235,3 +235,80 @@ func TestKernelMixerLoopbackRawSteps(t *testing.T) {
 		t.Errorf("%d log lines about raw steps, want 1:\n%s", n, logs.String())
 	}
 }
+
+// TestKernelMixerUserDB runs the dB path on every architecture's kernel:
+// snd-aloop has no dB-scaled control, so the test adds a user-defined one
+// (as alsa-lib's softvol does) shaped like a Raspberry Pi's headphone
+// volume, -102.39..+4 dB in 0.01 dB steps with a muted bottom, whose TLV
+// the kernel serves through its callback path.
+func TestKernelMixerUserDB(t *testing.T) {
+	card, ok := cardIndex(t, "Loopback")
+	if !ok {
+		testenv.Missing(t, "no snd-aloop Loopback card on this kernel (modprobe snd-aloop pcm_substreams=1): real-kernel test")
+	}
+	admin, err := alsactl.Open(card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	const element = "Speakerbox Test Playback Volume"
+	id, err := admin.AddUserInteger(element, 2, -10239, 400, []uint32{tlvDBScale, 8, uint32(0xffffd801), tlvDBScaleMute | 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := admin.RemoveUser(id); err != nil {
+			t.Error(err)
+		}
+	}()
+	am := openAlsamixer(t, card, element)
+	am.set(0)
+
+	var logs bytes.Buffer
+	si, err := New(Options{Device: "hw:Loopback,0", Mixer: "Speakerbox Test", Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := si.(*VolumeSink)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch, err := vs.WatchVolume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vs.SetVolume(32768); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vs.Open(cd); err != nil {
+		t.Fatal(err)
+	}
+	defer vs.Close()
+	// 60 dB span below +4 dB: half way is -26 dB.
+	if got := am.get(); !slices.Equal(got, []int64{-2600, -2600}) {
+		t.Fatalf("control %v at volume 32768, want -2600 (-26 dB)", got)
+	}
+	am.set(-1000) // -10 dB: 46 of the 60 dB
+	if got := recv(t, ch); got != 50244 {
+		t.Fatalf("reported %d after -10 dB was set elsewhere, want 50244", got)
+	}
+	if err := vs.SetVolume(50244); err != nil {
+		t.Fatal(err)
+	}
+	if got := am.get(); !slices.Equal(got, []int64{-1000, -1000}) {
+		t.Fatalf("control %v after the reported volume came back, want -1000 kept", got)
+	}
+	if err := vs.SetVolume(65535); err != nil {
+		t.Fatal(err)
+	}
+	am.set(-10239)
+	if got := recv(t, ch); got != 0 {
+		t.Fatalf("reported %d for the muted bottom, want 0", got)
+	}
+	cancel()
+	for v := range ch {
+		t.Errorf("reported %d after cancel", v)
+	}
+	if !strings.Contains(logs.String(), "from_db=-56 to_db=4") {
+		t.Errorf("log does not say the dB range used:\n%s", logs.String())
+	}
+}

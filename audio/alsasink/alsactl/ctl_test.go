@@ -34,6 +34,10 @@ func TestIoctlNumbersMatchTheKernelABI(t *testing.T) {
 	if ioctlSubscribeEvents != 0xc0045516 || ioctlTLVRead != 0xc008551a {
 		t.Errorf("SUBSCRIBE_EVENTS %#x, TLV_READ %#x, want 0xc0045516, 0xc008551a", ioctlSubscribeEvents, ioctlTLVRead)
 	}
+	// snd_ctl_elem_info is 272 bytes and snd_ctl_elem_id 64 everywhere.
+	if got := [4]uintptr{ioctlElemAdd, ioctlElemRemove, ioctlElemUnlock, ioctlTLVWrite}; got != [4]uintptr{0xc1105517, 0xc0405519, 0x40405515, 0xc008551b} {
+		t.Errorf("ELEM_ADD, ELEM_REMOVE, ELEM_UNLOCK, TLV_WRITE = %#x", got)
+	}
 	wantValueOff := map[string]int{"amd64": 72, "arm64": 72, "arm": 72, "386": 68}[runtime.GOARCH]
 	if valueOff != wantValueOff {
 		t.Errorf("value union at %d, want %d", valueOff, wantValueOff)

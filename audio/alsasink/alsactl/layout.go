@@ -64,10 +64,14 @@ const (
 
 // Access bits.
 const (
-	AccessRead    = 1 << 0
-	AccessWrite   = 1 << 1
-	AccessTLVRead = 1 << 4
+	AccessRead     = 1 << 0
+	AccessWrite    = 1 << 1
+	AccessTLVRead  = 1 << 4
+	accessTLVWrite = 1 << 5
 )
+
+// IfaceMixer is the interface of mixer elements (SNDRV_CTL_ELEM_IFACE_MIXER).
+const IfaceMixer = 2
 
 // ioctl numbers: _IOWR('U', nr, size).
 func iowr(nr, size int) uintptr {
@@ -82,6 +86,10 @@ var (
 	// SNDRV_CTL_IOCTL_SUBSCRIBE_EVENTS takes an int.
 	ioctlSubscribeEvents = iowr(0x16, 4)
 	ioctlTLVRead         = iowr(0x1a, tlvHeader)
+	ioctlTLVWrite        = iowr(0x1b, tlvHeader)
+	ioctlElemAdd         = iowr(0x17, infoSize)
+	ioctlElemRemove      = iowr(0x19, idSize)
+	ioctlElemUnlock      = uintptr(1<<30 | idSize<<16 | 'U'<<8 | 0x15) // _IOW
 )
 
 var ne = binary.NativeEndian
