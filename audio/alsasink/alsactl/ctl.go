@@ -365,6 +365,7 @@ func (c *Ctl) AddUserInteger(name string, count int, min, max int64, tlv []uint3
 		}
 	}
 	if id.Numid == 0 {
+		_ = c.RemoveUser(ID{Iface: IfaceMixer, Name: name}) // by name, then
 		return fail(errors.New("not listed after it was added"))
 	}
 	if tlv != nil {

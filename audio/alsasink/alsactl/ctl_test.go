@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -52,6 +53,10 @@ type fakeCard struct {
 	values     [2]int64
 	reqs       []uintptr
 	subscribed int32
+	added      []byte   // the info of ELEM_ADD
+	tlvWritten []uint32 // numid, length, words of TLV_WRITE
+	unlocked   []uint32 // numids
+	removed    []uint32 // numids
 }
 
 func (k *fakeCard) ioctl(_ uintptr, req uintptr, arg unsafe.Pointer) error {
@@ -129,6 +134,18 @@ func (k *fakeCard) ioctl(_ uintptr, req uintptr, arg unsafe.Pointer) error {
 		ne.PutUint32(tlv[4:], 8)
 		ne.PutUint32(tlv[8:], uint32(0xffffd801)) // -10239
 		ne.PutUint32(tlv[12:], 0x10001)
+	case ioctlElemAdd:
+		k.added = append([]byte(nil), b...)
+	case ioctlTLVWrite:
+		length := ne.Uint32(b[4:])
+		all := unsafe.Slice((*byte)(arg), 8+int(length))
+		for i := 0; i < len(all); i += 4 {
+			k.tlvWritten = append(k.tlvWritten, ne.Uint32(all[i:]))
+		}
+	case ioctlElemUnlock:
+		k.unlocked = append(k.unlocked, ne.Uint32(b[0:]))
+	case ioctlElemRemove:
+		k.removed = append(k.removed, ne.Uint32(b[0:]))
 	default:
 		k.t.Fatalf("unexpected ioctl %#x", req)
 	}
@@ -293,5 +310,45 @@ func TestDecodeEventsIgnoresAPartialEvent(t *testing.T) {
 	}
 	if n := decodeEvents(make([]byte, 72*3), out[:2]); n != 2 {
 		t.Errorf("decoded %d events into room for 2", n)
+	}
+}
+
+// A user element is added with its range at the layout of
+// snd_ctl_elem_info, found by its name (the fake card lists it as "Master
+// Playback Volume", numid 1), given its TLV and unlocked for other handles.
+func TestAddUserInteger(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := &fakeCard{t: t}
+	c := &Ctl{f: f, ioctl: card.ioctl}
+	defer c.Close()
+	tlv := []uint32{1, 8, 0xffffd801, 0x10001}
+	id, err := c.AddUserInteger("Master Playback Volume", 2, -10239, 400, tlv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Numid != 1 {
+		t.Errorf("id %+v", id)
+	}
+	b := card.added
+	long := int(unsafe.Sizeof(uintptr(0)))
+	if b == nil || ne.Uint32(b[4:]) != IfaceMixer || string(b[16:38]) != "Master Playback Volume" ||
+		ne.Uint32(b[64:]) != TypeInteger || ne.Uint32(b[68:]) != AccessRead|AccessWrite|1<<5 || ne.Uint32(b[72:]) != 2 ||
+		getLongAt(b, 80, long) != -10239 || getLongAt(b, 80+long, long) != 400 || getLongAt(b, 80+2*long, long) != 1 {
+		t.Errorf("ELEM_ADD info % x", b[:80+3*long])
+	}
+	if want := append([]uint32{1, 16}, tlv...); !slices.Equal(card.tlvWritten, want) {
+		t.Errorf("TLV_WRITE %#x, want %#x", card.tlvWritten, want)
+	}
+	if !slices.Equal(card.unlocked, []uint32{1}) {
+		t.Errorf("unlocked %v", card.unlocked)
+	}
+	if err := c.RemoveUser(id); err != nil || !slices.Equal(card.removed, []uint32{1}) {
+		t.Errorf("RemoveUser: %v, removed %v", err, card.removed)
+	}
+	if _, err := c.AddUserInteger("Not Listed", 1, 0, 1, nil); err == nil {
+		t.Error("an element the card does not list afterwards was taken as added")
 	}
 }
