@@ -13,8 +13,10 @@ import (
 // A change reported here also becomes the level the sink restores when it
 // opens the device again.
 //
-// It opens a control device handle of its own on the card of the sink's
-// device, now: an error means the card or the control is not there. Events
+// Call it on the very sink the player writes the volume through: what
+// tells our writes from others' is kept in the sink. It opens a control
+// device handle of its own on the card of the sink's device, now: an
+// error means the card or the control is not there. Events
 // are read until ctx is done, or until the control goes away (a USB DAC
 // unplugged), which is logged. The channel is closed after the handle has
 // been released; receive until then to wait for it. A value waits on the
