@@ -205,13 +205,11 @@ func TestLoopbackControls(t *testing.T) {
 
 	// The same through the sink's hardware volume path: 0..65535 maps
 	// onto 80000..120000.
-	vc, err := kernelMixer(a.Card, "PCM Rate Shift 100000")
-	if err != nil {
+	v := volumeState{log: slog.New(slog.DiscardHandler)}
+	if err := v.open(kernelMixer, a.Card, "PCM Rate Shift 100000"); err != nil {
 		t.Fatal(err)
 	}
-	defer vc.Close()
-	var v volumeState
-	v.ctl = vc
+	defer v.close()
 	if err := v.set(65535); err != nil {
 		t.Fatal(err)
 	}

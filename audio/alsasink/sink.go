@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -55,7 +56,12 @@ type Options struct {
 	Buffer time.Duration      // device buffer; default DefaultBuffer
 	Period time.Duration      // 0: about 20 ms
 	Mixer  string             // mixer control for hardware volume; "" = none
-	Log    *slog.Logger
+	// RangeDB is how many dB of the mixer control the volume slider spans
+	// (audio.volume_range_db): the top of the control down; 0 means
+	// DefaultVolumeRangeDB. Used only with a Mixer whose control has a dB
+	// description.
+	RangeDB float64
+	Log     *slog.Logger
 }
 
 // Sink is an ALSA playback device. Like every audio.Sink it is driven from
@@ -100,6 +106,9 @@ func newSink(opts Options, be backend, proc fs.FS, mixer mixerOpener) (audio.Sin
 	if opts.Buffer == 0 {
 		opts.Buffer = DefaultBuffer
 	}
+	if opts.RangeDB < 0 || math.IsNaN(opts.RangeDB) || math.IsInf(opts.RangeDB, 0) {
+		return nil, fmt.Errorf("hardware volume range %v dB must be a positive number (audio.volume_range_db)", opts.RangeDB)
+	}
 	if opts.Period < 0 || opts.Buffer < 0 || (opts.Period > 0 && opts.Period*minPeriods > opts.Buffer) {
 		return nil, fmt.Errorf("ALSA buffer time %v must hold at least %d periods of %v (audio.buffer, audio.period)", opts.Buffer, minPeriods, opts.Period)
 	}
@@ -108,6 +117,8 @@ func newSink(opts Options, be backend, proc fs.FS, mixer mixerOpener) (audio.Sin
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sink{opts: opts, log: log.With("device", opts.Device), be: be, proc: proc, mixer: mixer}
+	s.vol.log = s.log.With("mixer", opts.Mixer)
+	s.vol.rangeDB = opts.RangeDB
 	if opts.Mixer != "" {
 		return &VolumeSink{s}, nil
 	}

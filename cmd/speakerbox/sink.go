@@ -24,12 +24,13 @@ func newSink(cfg *config.Config, log *slog.Logger) (audio.Sink, error) {
 	switch a.Output {
 	case "alsa":
 		s, err := alsasink.New(alsasink.Options{
-			Device: a.Device,
-			Format: sample,
-			Buffer: a.Buffer,
-			Period: a.Period,
-			Mixer:  a.Mixer,
-			Log:    log,
+			Device:  a.Device,
+			Format:  sample,
+			Buffer:  a.Buffer,
+			Period:  a.Period,
+			Mixer:   a.Mixer,
+			RangeDB: a.VolumeRangeDB,
+			Log:     log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("audio output: %w", err)

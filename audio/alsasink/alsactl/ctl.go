@@ -1,6 +1,7 @@
 package alsactl
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -21,10 +22,13 @@ func sysIoctl(fd uintptr, req uintptr, arg unsafe.Pointer) error {
 	return nil
 }
 
-// Ctl is an open control device of one card.
+// Ctl is an open control device of one card. Close may be called from
+// another goroutine to end a ReadEvents that waits; the other methods are
+// for one goroutine at a time.
 type Ctl struct {
 	f     *os.File
 	ioctl ioctler
+	ev    [eventBatch * eventSize]byte
 }
 
 // Open opens /dev/snd/controlC<card>.
@@ -37,20 +41,34 @@ func Open(card int) (*Ctl, error) {
 	return &Ctl{f: f, ioctl: sysIoctl}, nil
 }
 
-// Close releases the device.
+// Close releases the device. A second Close does nothing.
 func (c *Ctl) Close() error {
 	if c == nil || c.f == nil {
 		return nil
 	}
-	err := c.f.Close()
-	c.f = nil
-	return err
+	if err := c.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
+// do runs one ioctl. It goes through SyscallConn rather than Fd: Fd would
+// switch the descriptor to blocking mode (ReadEvents could then not be
+// ended by Close), and Control keeps a concurrent Close from releasing the
+// descriptor while the ioctl runs.
 func (c *Ctl) do(req uintptr, buf []byte) error {
-	err := c.ioctl(c.f.Fd(), req, unsafe.Pointer(&buf[0]))
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		ierr = c.ioctl(fd, req, unsafe.Pointer(&buf[0]))
+	}); err != nil {
+		return err
+	}
 	runtime.KeepAlive(buf)
-	return err
+	return ierr
 }
 
 // List returns the ids of every element of the card.
@@ -187,6 +205,198 @@ func (c *Ctl) WriteInts(id ID, vals []int64) error {
 	}
 	if err := c.do(ioctlElemWrite, b[:]); err != nil {
 		return fmt.Errorf("write ALSA control %q: %w", id.Name, err)
+	}
+	return nil
+}
+
+// maxTLV bounds the TLV data read from the kernel. Real dB descriptions are
+// a few dozen bytes (a DB_RANGE of a dozen pieces is under 300).
+const maxTLV = 4096
+
+// TLV reads the element's TLV data (its dB description, for volumes): the
+// words of one TLV, type, length in bytes and payload. Call it only for an
+// element whose Info has AccessTLVRead; the kernel answers ENXIO otherwise.
+func (c *Ctl) TLV(id ID) ([]uint32, error) {
+	if id.Numid == 0 {
+		return nil, fmt.Errorf("read TLV of ALSA control %q: no numid", id.Name)
+	}
+	// struct snd_ctl_tlv: numid, length (of the tlv array, in bytes),
+	// then the array itself.
+	b := make([]byte, tlvHeader+maxTLV)
+	ne.PutUint32(b[0:], id.Numid)
+	ne.PutUint32(b[4:], maxTLV)
+	if err := c.do(ioctlTLVRead, b); err != nil {
+		return nil, fmt.Errorf("read TLV of ALSA control %q: %w", id.Name, err)
+	}
+	data := b[tlvHeader:]
+	n := ne.Uint32(data[4:])
+	if n > maxTLV-8 {
+		return nil, fmt.Errorf("read TLV of ALSA control %q: length %d does not fit in %d bytes", id.Name, n, maxTLV)
+	}
+	words := make([]uint32, 2+(n+3)/4)
+	for i := range words {
+		words[i] = ne.Uint32(data[4*i:])
+	}
+	return words, nil
+}
+
+// Subscribe asks the kernel to queue an event for every change of an
+// element of the card, for ReadEvents. Call it before ReadEvents, and not
+// while another goroutine uses the Ctl.
+func (c *Ctl) Subscribe() error {
+	var b [4]byte
+	ne.PutUint32(b[:], 1)
+	if err := c.do(ioctlSubscribeEvents, b[:]); err != nil {
+		return fmt.Errorf("subscribe to ALSA control events: %w", err)
+	}
+	// The control device's poll reports nothing, and registers no waiter,
+	// until the file is subscribed. Go registered the descriptor with its
+	// poller when it was opened, so a ReadEvents waiting on it would never
+	// wake. A duplicate descriptor (the same open file, now subscribed),
+	// registered from here on, does.
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("subscribe to ALSA control events: %w", err)
+	}
+	nfd, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return fmt.Errorf("subscribe to ALSA control events: %w", err)
+	}
+	if derr != nil {
+		return fmt.Errorf("subscribe to ALSA control events: duplicate descriptor: %w", derr)
+	}
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		_ = unix.Close(nfd)
+		return fmt.Errorf("subscribe to ALSA control events: %w", err)
+	}
+	old := c.f
+	c.f = os.NewFile(uintptr(nfd), old.Name())
+	_ = old.Close()
+	return nil
+}
+
+// Event is one element event (struct snd_ctl_event of type ELEM).
+type Event struct {
+	Type int32
+	// Mask says what changed: EventValue, EventInfo, EventAdd, EventTLV,
+	// or EventRemove (all bits) when the element went away.
+	Mask uint32
+	ID   ID
+}
+
+// Event types and mask bits.
+const (
+	EventElem   = 0
+	EventValue  = 1 << 0
+	EventInfo   = 1 << 1
+	EventAdd    = 1 << 2
+	EventTLV    = 1 << 3
+	EventRemove = ^uint32(0)
+)
+
+// ReadEvents waits for events (after Subscribe) and fills buf with up to
+// len(buf) of them. It returns an error when the card goes away or when
+// the device is closed, from any goroutine.
+func (c *Ctl) ReadEvents(buf []Event) (int, error) {
+	k := min(len(buf), eventBatch)
+	if k == 0 {
+		return 0, nil
+	}
+	n, err := c.f.Read(c.ev[:k*eventSize])
+	if err != nil {
+		return 0, fmt.Errorf("read ALSA control events: %w", err)
+	}
+	return decodeEvents(c.ev[:n], buf), nil
+}
+
+// decodeEvents decodes whole events from b into out (a partial trailing
+// event, which the kernel never sends, is ignored).
+func decodeEvents(b []byte, out []Event) int {
+	n := 0
+	for ; n < len(out) && len(b) >= eventSize; n++ {
+		out[n] = Event{
+			Type: int32(ne.Uint32(b[0:])),
+			Mask: ne.Uint32(b[4:]),
+			ID:   getID(b[8:]),
+		}
+		b = b[eventSize:]
+	}
+	return n
+}
+
+// AddUserInteger adds a user-defined integer element to the card, the kind
+// alsa-lib's softvol plugin creates: count channels in min..max, which any
+// handle may read and write, with the TLV tlv (a dB description; nil for
+// none). It stays until RemoveUser or until the card goes away. The
+// real-kernel tests use it for a volume with a dB scale on snd-aloop,
+// which has none of its own.
+func (c *Ctl) AddUserInteger(name string, count int, min, max int64, tlv []uint32) (ID, error) {
+	fail := func(err error) (ID, error) {
+		return ID{}, fmt.Errorf("add ALSA control %q: %w", name, err)
+	}
+	if count < 1 || count > maxValues || len(name) >= nameSize {
+		return fail(errors.New("bad count or name"))
+	}
+	var b [infoSize]byte
+	ID{Iface: IfaceMixer, Name: name}.put(b[:])
+	access := uint32(AccessRead | AccessWrite)
+	if tlv != nil {
+		access |= accessTLVWrite
+	}
+	ne.PutUint32(b[infoTypeOff:], TypeInteger)
+	ne.PutUint32(b[infoAccessOff:], access)
+	ne.PutUint32(b[infoCountOff:], uint32(count))
+	putLong(b[:], infoValueOff, min)
+	putLong(b[:], infoValueOff+word, max)
+	putLong(b[:], infoValueOff+2*word, 1)
+	if err := c.do(ioctlElemAdd, b[:]); err != nil {
+		return fail(err)
+	}
+	ids, err := c.List()
+	if err != nil {
+		return fail(err)
+	}
+	var id ID
+	for _, x := range ids {
+		if x.Name == name && x.Iface == IfaceMixer {
+			id = x
+		}
+	}
+	if id.Numid == 0 {
+		_ = c.RemoveUser(ID{Iface: IfaceMixer, Name: name}) // by name, then
+		return fail(errors.New("not listed after it was added"))
+	}
+	if tlv != nil {
+		t := make([]byte, tlvHeader+4*len(tlv))
+		ne.PutUint32(t[0:], id.Numid)
+		ne.PutUint32(t[4:], uint32(4*len(tlv)))
+		for i, w := range tlv {
+			ne.PutUint32(t[tlvHeader+4*i:], w)
+		}
+		if err := c.do(ioctlTLVWrite, t); err != nil {
+			_ = c.RemoveUser(id)
+			return fail(fmt.Errorf("write TLV: %w", err))
+		}
+	}
+	// The kernel locks a new user element to the handle that added it;
+	// other programs must be able to write it.
+	var ib [idSize]byte
+	id.put(ib[:])
+	if err := c.do(ioctlElemUnlock, ib[:]); err != nil {
+		_ = c.RemoveUser(id)
+		return fail(fmt.Errorf("unlock: %w", err))
+	}
+	return id, nil
+}
+
+// RemoveUser removes a user-defined element.
+func (c *Ctl) RemoveUser(id ID) error {
+	var b [idSize]byte
+	id.put(b[:])
+	if err := c.do(ioctlElemRemove, b[:]); err != nil {
+		return fmt.Errorf("remove ALSA control %q: %w", id.Name, err)
 	}
 	return nil
 }

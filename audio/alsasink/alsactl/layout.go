@@ -39,6 +39,17 @@ const (
 	// value union (long[128]) and reserved[128].
 	valueOff  = 64 + 4 + valuePad
 	valueSize = valueOff + 128*word + 128
+
+	// struct snd_ctl_tlv: numid, length, then the flexible tlv array,
+	// which the ioctl number's size leaves out.
+	tlvHeader = 8
+
+	// struct snd_ctl_event: type, then a union whose elem member (mask and
+	// an id) is its largest: 4 + 4 + 64 bytes, all 4-aligned, on every
+	// architecture.
+	eventSize = 72
+	// eventBatch is how many events one read takes at most.
+	eventBatch = 16
 )
 
 // Element types (snd_ctl_elem_type_t).
@@ -53,9 +64,14 @@ const (
 
 // Access bits.
 const (
-	AccessRead  = 1 << 0
-	AccessWrite = 1 << 1
+	AccessRead     = 1 << 0
+	AccessWrite    = 1 << 1
+	AccessTLVRead  = 1 << 4
+	accessTLVWrite = 1 << 5
 )
+
+// IfaceMixer is the interface of mixer elements (SNDRV_CTL_ELEM_IFACE_MIXER).
+const IfaceMixer = 2
 
 // ioctl numbers: _IOWR('U', nr, size).
 func iowr(nr, size int) uintptr {
@@ -67,6 +83,13 @@ var (
 	ioctlElemInfo  = iowr(0x11, infoSize)
 	ioctlElemRead  = iowr(0x12, valueSize)
 	ioctlElemWrite = iowr(0x13, valueSize)
+	// SNDRV_CTL_IOCTL_SUBSCRIBE_EVENTS takes an int.
+	ioctlSubscribeEvents = iowr(0x16, 4)
+	ioctlTLVRead         = iowr(0x1a, tlvHeader)
+	ioctlTLVWrite        = iowr(0x1b, tlvHeader)
+	ioctlElemAdd         = iowr(0x17, infoSize)
+	ioctlElemRemove      = iowr(0x19, idSize)
+	ioctlElemUnlock      = uintptr(1<<30 | idSize<<16 | 'U'<<8 | 0x15) // _IOW
 )
 
 var ne = binary.NativeEndian

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs this package's real-kernel tests (TestLoopback*, build tag
-# realkernel) inside a QEMU guest with snd-aloop, for one architecture.
+# Runs this package's real-kernel tests (TestLoopback* and TestKernelMixer*,
+# build tag realkernel) inside a QEMU guest with snd-aloop, and snd-dummy
+# where the kernel has it (Debian amd64; not arm64), for one architecture.
 # VMLINUZ and MODULES (the /lib/modules/<release> directory) come from an
 # extracted Debian linux-image package, as `make hil` caches it and passes
 # them; busybox must be a static binary for the guest.
@@ -24,6 +25,13 @@ for m in soundcore core/snd core/snd-timer core/snd-pcm drivers/snd-aloop; do
     *) cp "$f" "$root/lib/modules/" ;;
   esac
 done
+# snd-dummy: a mixer with a dB scale (TLV) for the mixer tests.
+for f in "$modules"/kernel/sound/drivers/snd-dummy.ko*; do
+  case $f in
+    *.xz) xz -dc "$f" > "$root/lib/modules/snd-dummy.ko" ;;
+    *.ko) cp "$f" "$root/lib/modules/" ;;
+  esac
+done
 case $arch in
   arm64) (cd "$pkg" && CGO_ENABLED=0 GOARCH=arm64 go test -tags realkernel -c -o "$root/t1" . && CGO_ENABLED=0 GOARCH=arm GOARM=6 go test -tags realkernel -c -o "$root/t2" .)
          qemu="qemu-system-aarch64 -M virt -cpu cortex-a57" console=ttyAMA0 ;;
@@ -38,10 +46,15 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs 
 for m in soundcore snd snd-timer snd-pcm; do insmod /lib/modules/$m.ko; done
 insmod /lib/modules/snd-aloop.ko pcm_substreams=1
 for i in $(seq 100); do [ -e /dev/snd/pcmC0D1c ] && break; usleep 20000; done
+# After snd-aloop, so that Loopback stays card 0.
+if [ -e /lib/modules/snd-dummy.ko ]; then
+  insmod /lib/modules/snd-dummy.ko && export HIL_SND_DUMMY=1
+  for i in $(seq 100); do [ -e /dev/snd/controlC1 ] && break; usleep 20000; done
+fi
 ( sleep 120; echo "VMTEST-RESULT: FAIL watchdog"; poweroff -f ) &
 ok=1
-/t1 -test.run Loopback -test.v || ok=0
-/t2 -test.run Loopback -test.v || ok=0
+/t1 -test.run 'Loopback|KernelMixer' -test.v || ok=0
+/t2 -test.run 'Loopback|KernelMixer' -test.v || ok=0
 [ $ok = 1 ] && echo "VMTEST-RESULT: PASS" || echo "VMTEST-RESULT: FAIL"
 poweroff -f
 INIT

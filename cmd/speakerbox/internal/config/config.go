@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/receiver/connect"
 )
 
 // Config is the effective configuration of one run.
@@ -21,6 +22,7 @@ type Config struct {
 	Name       string
 	DeviceType string
 	LogLevel   string
+	Autoplay   string // auto, on, off; see ConnectAutoplay
 	StateDir   string
 	Zeroconf   Zeroconf
 	Audio      Audio
@@ -88,6 +90,19 @@ func (a Audio) Describe() string {
 		s += fmt.Sprintf(", audio.path %q, audio.format %s", a.Path, a.Format)
 	}
 	return s
+}
+
+// ConnectAutoplay is the autoplay key for the Connect state machine: "on"
+// and "off" override the account's setting, "auto" (and, for a Config
+// built by hand, anything else) follows it.
+func (c *Config) ConnectAutoplay() connect.Autoplay {
+	switch c.Autoplay {
+	case "on":
+		return connect.AutoplayOn
+	case "off":
+		return connect.AutoplayOff
+	}
+	return connect.AutoplayFollowApp
 }
 
 // GPIO configures the amplifier relay.

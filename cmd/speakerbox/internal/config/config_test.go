@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/speakerbox/speakerbox/receiver/connect"
 )
 
 func load(t *testing.T, file string, environ []string, args ...string) (*Loaded, error) {
@@ -108,6 +110,8 @@ func TestValidationErrors(t *testing.T) {
 		{name: "alsa plugin in file", file: "audio:\n  device: plughw:1,0\n", want: []string{"audio.device", "alsa-lib plugin name", `"plughw:1,0"`, "speakerbox.yaml:2"}, wantKey: "audio.device"},
 		{name: "bad device name", args: []string{"--audio.device=hw:1,x"}, want: []string{"audio.device", "not an ALSA hardware device name", "flag --audio.device"}, wantKey: "audio.device"},
 		{name: "mixer needs alsa", file: "audio:\n  output: pipe\n  mixer: PCM\n", want: []string{"audio.mixer", `"PCM"`, "needs audio.output alsa", "audio.output is pipe (from", "speakerbox.yaml:2", "speakerbox.yaml:3", "empty (software volume)"}, wantKey: "audio.mixer"},
+		{name: "autoplay", env: []string{"SPEAKERBOX_AUTOPLAY=always"}, want: []string{"autoplay", "not allowed", `"always"`, "env SPEAKERBOX_AUTOPLAY", "one of auto, on, off"}, wantKey: "autoplay"},
+		{name: "autoplay as a YAML bool", file: "autoplay: true\n", want: []string{"autoplay", `"true"`, "speakerbox.yaml:1", "one of auto, on, off"}, wantKey: "autoplay"},
 		{name: "not yaml", file: "audio: [\n", want: []string{"not valid YAML"}},
 		{name: "not mapping", file: "- a\n", want: []string{"must be a mapping"}},
 	}
@@ -131,6 +135,33 @@ func TestValidationErrors(t *testing.T) {
 				t.Errorf("secret echoed: %q", msg)
 			}
 		})
+	}
+}
+
+// autoplay: auto by default; on and off from the file (YAML 1.2 reads a
+// bare on/off as a string), the environment or a flag; each maps to the
+// Connect state machine's setting.
+func TestAutoplay(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		env  []string
+		args []string
+		want connect.Autoplay
+		src  string
+	}{
+		{want: connect.AutoplayFollowApp, src: "default"},
+		{file: "autoplay: off\n", want: connect.AutoplayOff, src: "speakerbox.yaml:1"},
+		{file: "autoplay: on\n", want: connect.AutoplayOn, src: "speakerbox.yaml:1"},
+		{file: "autoplay: on\n", env: []string{"SPEAKERBOX_AUTOPLAY=auto"}, want: connect.AutoplayFollowApp, src: "env SPEAKERBOX_AUTOPLAY"},
+		{env: []string{"SPEAKERBOX_AUTOPLAY=on"}, args: []string{"--autoplay=off"}, want: connect.AutoplayOff, src: "flag --autoplay"},
+	} {
+		l, err := load(t, tc.file, tc.env, tc.args...)
+		if err != nil {
+			t.Fatalf("%q %v %v: %v", tc.file, tc.env, tc.args, err)
+		}
+		if got := l.Config.ConnectAutoplay(); got != tc.want || !strings.HasSuffix(l.Source("autoplay"), tc.src) {
+			t.Errorf("%q %v %v: %v from %q, want %v from %s", tc.file, tc.env, tc.args, got, l.Source("autoplay"), tc.want, tc.src)
+		}
 	}
 }
 

@@ -148,6 +148,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.DeviceType }, check: oneOf(DeviceTypes()...)},
 		{name: "log_level", kind: kString, def: "info", help: "log level",
 			field: func(c *Config) any { return &c.LogLevel }, check: oneOf("debug", "info", "warn", "error")},
+		{name: "autoplay", kind: kString, def: "auto", help: "play similar music when a playlist or album ends: auto follows the app's autoplay setting, on and off override it",
+			field: func(c *Config) any { return &c.Autoplay }, check: oneOf("auto", "on", "off")},
 		{name: "state_dir", kind: kString, help: "directory for the device id and credentials (default: $STATE_DIRECTORY, /var/lib/speakerbox as root, else ~/.local/state/speakerbox)",
 			field: func(c *Config) any { return &c.StateDir }},
 
