@@ -109,6 +109,9 @@ func (p *Player) run() {
 		case out <- head:
 			p.outq[0] = nil
 			p.outq = p.outq[1:]
+			if len(p.outq) == 0 {
+				p.periodic = false
+			}
 		case <-p.deadline:
 			p.deadline = nil
 			if c := p.cur; c != nil && c.waiting {
@@ -482,7 +485,12 @@ func (p *Player) onAudio(ev player.Event) {
 		default:
 			p.report(connect.TrackPosition{PlaybackID: it.pb, PositionMs: ev.PositionMs})
 		}
-	case player.Position, player.Paused, player.Resumed:
+	case player.Position:
+		it.lastPos = ev.PositionMs
+		if cur && it.reported {
+			p.reportPeriodic(connect.TrackPosition{PlaybackID: it.pb, PositionMs: ev.PositionMs})
+		}
+	case player.Paused, player.Resumed:
 		it.lastPos = ev.PositionMs
 		if cur && it.reported {
 			p.report(connect.TrackPosition{PlaybackID: it.pb, PositionMs: ev.PositionMs})
@@ -512,16 +520,25 @@ func (p *Player) unavailable(it *item, err error) {
 	p.note("unavailable " + it.uri)
 }
 
-// report queues an event for the state machine; a position replaces a
-// queued position of the same item.
+// report queues an event for the state machine.
 func (p *Player) report(ev connect.Event) {
-	if pos, ok := ev.(connect.TrackPosition); ok && len(p.outq) > 0 {
-		if last, ok := p.outq[len(p.outq)-1].(connect.TrackPosition); ok && last.PlaybackID == pos.PlaybackID {
-			p.outq[len(p.outq)-1] = ev
+	p.outq = append(p.outq, ev)
+	p.periodic = false
+}
+
+// reportPeriodic queues a periodic position, which replaces one queued
+// just before it (a reader that lags gets the latest, not every one).
+// Positions that re-anchor (a start, seek, pause, resume) are never
+// replaced.
+func (p *Player) reportPeriodic(ev connect.TrackPosition) {
+	if n := len(p.outq); p.periodic && n > 0 {
+		if last, ok := p.outq[n-1].(connect.TrackPosition); ok && last.PlaybackID == ev.PlaybackID {
+			p.outq[n-1] = ev
 			return
 		}
 	}
-	p.outq = append(p.outq, ev)
+	p.report(ev)
+	p.periodic = true
 }
 
 func (p *Player) hook(ev hooks.Event) {

@@ -125,6 +125,7 @@ type Player struct {
 	next     *item
 	retired  []*item
 	outq     []connect.Event
+	periodic bool // outq's last event is a periodic position
 	deadline <-chan time.Time
 	// published is what syncMeta last gave Describe.
 	published [2]*trackload.Loaded
