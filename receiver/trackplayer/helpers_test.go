@@ -290,7 +290,11 @@ func newRig(t *testing.T, opts ...rigOpt) *rig {
 		o(r, &cfg)
 	}
 	var p *Player
+	down := cfg.Audio.Observe
 	cfg.Audio.Observe = func(ev player.Event) {
+		if down != nil {
+			down(ev)
+		}
 		s := ev.Type.String() + ":" + ev.TrackID
 		if ev.Type == player.TrackStarted {
 			if d, ok := p.Describe(ev.TrackID); ok {

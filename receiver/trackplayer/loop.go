@@ -159,9 +159,10 @@ func (p *Player) load(pb, uri string, pos int64, paused bool) {
 	switch {
 	case p.next != nil && p.next.uri == uri:
 		it, p.next = p.next, nil
-	case old != nil && old.uri == uri && old.loaded != nil && old.failErr == nil:
+	case old != nil && old.uri == uri && old.failErr == nil && old.err == nil:
 		// The same item again (previous at the start, repeat without a
-		// prefetch): its stream is reused.
+		// prefetch, a new load while it resolves): its stream, or its
+		// resolve, is reused.
 		it, old = old, nil
 	}
 	// The prefetched item is already following (or playing after) a
@@ -178,6 +179,10 @@ func (p *Player) load(pb, uri string, pos int64, paused bool) {
 	p.cur = it
 	switch {
 	case it.failErr != nil:
+		// Enqueued and found corrupt. The audio player skipped it; stop
+		// what may still play (a skip before the current track ended).
+		p.audio.Stop()
+		p.closeRetired(0)
 		p.unavailable(it, it.failErr)
 	case it.err != nil && errors.Is(it.err, trackload.ErrUnavailable):
 		p.audio.Stop()

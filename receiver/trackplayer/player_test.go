@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speakerbox/speakerbox/receiver"
 	"github.com/speakerbox/speakerbox/receiver/connect"
 	"github.com/speakerbox/speakerbox/receiver/trackload"
 )
@@ -361,3 +362,9 @@ func TestLoadWithoutSession(t *testing.T) {
 	r.wantCalls(resolveCall{a.uri, false, 1}, resolveCall{b.uri, false, 2}, resolveCall{c.uri, false, 2},
 		resolveCall{c.uri, false, 3})
 }
+
+// The device's seams.
+var (
+	_ receiver.Player      = (*Player)(nil)
+	_ receiver.SessionUser = (*Player)(nil)
+)
