@@ -319,7 +319,20 @@ func (p *Player) retire(it *item) {
 		return
 	}
 	p.retired = append(p.retired, it)
+	// The bound: prefetches dropped one after another while the current
+	// track plays give no audio event that would let them go. All but
+	// the newest were displaced in the audio player's queue by a later
+	// Enqueue, so it has not opened them.
+	for len(p.retired) > maxRetired {
+		p.retired[0].close()
+		p.retired[0] = nil
+		p.retired = p.retired[1:]
+	}
 }
+
+// maxRetired bounds the streams held besides the current and prefetched
+// ones.
+const maxRetired = 2
 
 // closeRetired closes the retired items of instances before seq (all of
 // them for 0).
@@ -412,7 +425,8 @@ func (p *Player) onResolved(r resolveResult) {
 		if it == p.cur {
 			p.unavailable(it, r.err)
 		} else {
-			p.log.Info("prefetch failed", "uri", it.uri, "err", r.err)
+			p.log.Info("prefetch failed; a load will try again", "uri", it.uri, "err", r.err)
+			p.note("prefetch failed " + it.uri)
 		}
 		return
 	}

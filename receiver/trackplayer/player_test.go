@@ -368,3 +368,49 @@ var (
 	_ receiver.Player      = (*Player)(nil)
 	_ receiver.SessionUser = (*Player)(nil)
 )
+
+// Prefetches replaced again and again while one track plays hold no more
+// than the current stream, the prefetch and two being let go; at the end
+// only the current one is open.
+func TestStreamsBounded(t *testing.T) {
+	a, b, c := newSong(t, 1, 0), newSong(t, 2, 1), newSong(t, 3, 2)
+	r := newRig(t, paced)
+	r.add(a, b, c)
+	r.up()
+	r.p.Load("pb1", a.uri, 0, false)
+	for i := range 10 {
+		s := []song{b, c}[i%2]
+		r.p.Prefetch(s.uri)
+		r.waitNote("enqueued " + s.uri)
+		if n := r.cat.Open(); n > 2+maxRetired {
+			t.Fatalf("after %d prefetches: %d streams open", i+1, n)
+		}
+	}
+	r.release()
+	r.expect(started("pb1", 0, a), ended("pb1"))
+	r.p.Load("pb2", c.uri, 0, false) // the last prefetch
+	r.handedOver("pb2", c)
+	r.waitObserved("end-of-queue:" + id(c))
+	compare(t, r.sink.samples(), cat(a.pcm, c.pcm), "first then the last prefetch")
+	if n := r.cat.Open(); n != 1 {
+		t.Fatalf("%d streams open at the end, want the current one", n)
+	}
+}
+
+// A prefetch that failed for a reason worth another try (the network) is
+// resolved again by the Load that wants it.
+func TestFailedPrefetchRetriedByLoad(t *testing.T) {
+	b := newSong(t, 2, 1)
+	r := newRig(t)
+	r.add(b)
+	r.cat.errs[b.uri] = errNetwork
+	r.up()
+	r.p.Prefetch(b.uri)
+	r.waitNote("prefetch failed " + b.uri)
+	r.cat.mu.Lock()
+	delete(r.cat.errs, b.uri)
+	r.cat.mu.Unlock()
+	r.p.Load("pb1", b.uri, 0, false)
+	r.expect(started("pb1", 0, b), ended("pb1"))
+	r.wantCalls(resolveCall{b.uri, true, 1}, resolveCall{b.uri, false, 1})
+}
