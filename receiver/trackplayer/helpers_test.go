@@ -39,8 +39,31 @@ type song struct {
 	durMs int64
 }
 
+// songs caches the reference decodes across the tests of a run (each
+// costs a second under the race detector).
+var songs struct {
+	sync.Mutex
+	m map[int]song
+}
+
 func newSong(t testing.TB, n, variant int) song {
 	t.Helper()
+	songs.Lock()
+	defer songs.Unlock()
+	if s, ok := songs.m[variant]; ok {
+		s.uri = uri(n)
+		return s
+	}
+	s := decodeSong(t, variant)
+	if songs.m == nil {
+		songs.m = map[int]song{}
+	}
+	songs.m[variant] = s
+	s.uri = uri(n)
+	return s
+}
+
+func decodeSong(t testing.TB, variant int) song {
 	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: rate, Channels: 2, Kbps: 96, Variant: variant}))
 	d, err := decode.Open(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
@@ -58,7 +81,7 @@ func newSong(t testing.TB, n, variant int) song {
 			t.Fatal(err)
 		}
 	}
-	return song{uri: uri(n), ogg: b, pcm: pcm, durMs: d.Length() * 1000 / int64(d.Rate())}
+	return song{ogg: b, pcm: pcm, durMs: d.Length() * 1000 / int64(d.Rate())}
 }
 
 // from is the reference from ms on.
