@@ -17,7 +17,9 @@
 // the prefetched stream anew from that position. A Prefetch of another URI
 // drops the old one: if it was enqueued and not yet decoding, an empty
 // track is enqueued in its place, which the audio player cannot open and
-// so ends its queue after the current track.
+// so ends its queue after the current track (it logs a warning for it).
+// One already decoding is heard after the current track until the state
+// machine's Load replaces it: at most the audio player's buffer.
 //
 // # Session
 //
@@ -30,11 +32,21 @@
 // MaxFailures). Resolves under way when the session goes are cancelled and
 // retried with the next session.
 //
+// # Wiring
+//
+// cmd builds the audio player's configuration as for `speakerbox play`
+// (Gate and Observe from playback.Output) and passes it as Config.Audio;
+// the Player builds the audio player, so Output.Attach takes the Player
+// (its CloseOutput) and Output.Describe its Describe, which gives
+// track_changed the metadata. The hooks runner goes to Config.Hooks too
+// (loading, preloading, unavailable).
+//
 // # Memory
 //
-// The player holds at most the current item, one prefetch, and the items
-// it replaced until the audio player has moved past them (at most the next
-// audio event, or at once on Stop). Every Loaded is closed when dropped.
+// The player holds at most the current item, one prefetch, and up to two
+// items it let go until the audio player has moved past them (its next
+// report on a later track, or at once on Stop). Every Loaded is closed
+// when dropped and at Close.
 package trackplayer
 
 import (
