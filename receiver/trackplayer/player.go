@@ -18,8 +18,9 @@
 // drops the old one: if it was enqueued and not yet decoding, an empty
 // track is enqueued in its place, which the audio player cannot open and
 // so ends its queue after the current track (it logs a warning for it).
-// One already decoding is heard after the current track until the state
-// machine's Load replaces it: at most the audio player's buffer.
+// One already decoding (the current track's last buffer is playing) is
+// heard after the current track until the state machine's Load, which
+// follows the current track's end at once, replaces it.
 //
 // # Session
 //
