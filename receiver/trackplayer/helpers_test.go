@@ -98,6 +98,7 @@ type catalogue struct {
 	calls    []resolveCall
 	open     map[string]int // streams handed out and not closed, by URI
 	sessions int
+	refuse   error // NewResolver fails with it
 	called   chan resolveCall
 }
 
@@ -119,11 +120,14 @@ func (c *catalogue) add(s song) {
 }
 
 // newResolver is Config.NewResolver: each session gets its own resolver.
-func (c *catalogue) newResolver(sp *spclient.Client, conn apconn.Conn) Resolver {
+func (c *catalogue) newResolver(sp *spclient.Client, conn apconn.Conn) (Resolver, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sessions++
-	return &sessResolver{c: c, session: c.sessions}
+	if c.refuse != nil {
+		return nil, c.refuse
+	}
+	return &sessResolver{c: c, session: c.sessions}, nil
 }
 
 func (c *catalogue) Calls() []resolveCall {

@@ -3,6 +3,7 @@ package trackplayer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -366,7 +367,12 @@ func (p *Player) useSession(c command) {
 		p.note("session down")
 		return
 	}
-	p.resolver = p.cfg.NewResolver(c.sp, c.conn)
+	res, err := p.cfg.NewResolver(c.sp, c.conn)
+	if err != nil {
+		p.log.Error("cannot load tracks through this session", "err", err)
+		res = failedResolver{fmt.Errorf("track loader: %w", err)}
+	}
+	p.resolver = res
 	p.deadline = nil
 	for _, it := range []*item{p.cur, p.next} {
 		if it != nil && it.waiting {

@@ -89,8 +89,9 @@ type Config struct {
 	// playback.Output's Observe fits.
 	Audio player.Config
 	// NewResolver builds the resolver for a session (cmd passes one that
-	// builds a trackload.Loader).
-	NewResolver func(sp *spclient.Client, conn apconn.Conn) Resolver
+	// builds a trackload.Loader). If it fails, every load of that session
+	// is reported unavailable with its error.
+	NewResolver func(sp *spclient.Client, conn apconn.Conn) (Resolver, error)
 	// Hooks gets loading, preloading and unavailable; nil: none.
 	Hooks Hooks
 	// SessionWait bounds how long a load waits for a session (1 min).
@@ -304,6 +305,13 @@ func (p *Player) note(s string) {
 	if p.cfg.testNote != nil {
 		p.cfg.testNote(s)
 	}
+}
+
+// failedResolver fails every load with the error of its making.
+type failedResolver struct{ err error }
+
+func (f failedResolver) Load(context.Context, string, bool) (*trackload.Loaded, error) {
+	return nil, f.err
 }
 
 // base62 is the id part of a Spotify URI (spotify:track:<id>).

@@ -3,6 +3,7 @@ package trackplayer
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -361,6 +362,14 @@ func TestLoadWithoutSession(t *testing.T) {
 	compare(t, r.sink.samples(), cat(a.pcm, b.pcm, c.pcm), "three tracks")
 	r.wantCalls(resolveCall{a.uri, false, 1}, resolveCall{b.uri, false, 2}, resolveCall{c.uri, false, 2},
 		resolveCall{c.uri, false, 3})
+
+	// A session whose resolver cannot be made: loads say why.
+	r.cat.mu.Lock()
+	r.cat.refuse = errors.New("trackload: Config.Spclient is nil")
+	r.cat.mu.Unlock()
+	r.up()
+	r.p.Load("pb5", a.uri, 0, false)
+	r.expect(connect.TrackUnavailable{PlaybackID: "pb5", Reason: "track loader: trackload: Config.Spclient is nil"})
 }
 
 // The device's seams.
