@@ -65,6 +65,7 @@ func commands() []*command {
 		credentialsCommand(),
 		doctorCommand(),
 		playCommand(),
+		firstbootCommand(),
 		versionCommand(),
 	}
 }
