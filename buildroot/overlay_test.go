@@ -122,13 +122,17 @@ type initRoot struct {
 	env     []string
 }
 
-func newInitRoot(t *testing.T) *initRoot {
+// scriptRoot is a temporary root whose every command is BusyBox.
+type scriptRoot struct {
+	t       *testing.T
+	dir     string
+	busybox string
+	env     []string
+}
+
+func newScriptRoot(t *testing.T) *scriptRoot {
 	bb := testenv.Tool(t, "busybox", "busybox-static")
-	ns := testenv.Tool(t, "nsenter", "util-linux")
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "the init script test needs root for a network namespace of its own")
-	}
-	r := &initRoot{t: t, dir: t.TempDir(), busybox: bb, nsenter: ns}
+	r := &scriptRoot{t: t, dir: t.TempDir(), busybox: bb}
 	for _, d := range []string{"bin", "usr/bin", "etc/init.d", "etc/speakerbox", "var/lib/speakerbox", "var/log", "run", "boot"} {
 		if err := os.MkdirAll(filepath.Join(r.dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -137,6 +141,34 @@ func newInitRoot(t *testing.T) *initRoot {
 	if out, err := exec.Command(bb, "--install", "-s", filepath.Join(r.dir, "bin")).CombinedOutput(); err != nil {
 		t.Fatalf("busybox --install: %v\n%s", err, out)
 	}
+	r.env = []string{"PATH=" + filepath.Join(r.dir, "bin"), "INIT_ROOT=" + r.dir}
+	return r
+}
+
+// run runs a script of the root with BusyBox sh.
+func (r *scriptRoot) run(script string, args ...string) (string, int) {
+	r.t.Helper()
+	cmd := exec.Command(r.busybox, append([]string{"sh", filepath.Join(r.dir, script)}, args...)...)
+	cmd.Env = r.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return out.String(), ee.ExitCode()
+	}
+	if err != nil {
+		r.t.Fatalf("%s %q: %v", script, args, err)
+	}
+	return out.String(), 0
+}
+
+func newInitRoot(t *testing.T) *initRoot {
+	ns := testenv.Tool(t, "nsenter", "util-linux")
+	sr := newScriptRoot(t)
+	if os.Geteuid() != 0 {
+		testenv.Missing(t, "the init script test needs root for a network namespace of its own")
+	}
+	r := &initRoot{t: t, dir: sr.dir, busybox: sr.busybox, nsenter: ns}
 	buildSpeakerbox(t, filepath.Join(r.dir, "usr/bin/speakerbox"))
 	for _, f := range []string{"etc/init.d/S95speakerbox", "etc/speakerbox/speakerbox.yaml"} {
 		copyFile(t, filepath.Join(overlay, f), filepath.Join(r.dir, f))
@@ -385,5 +417,38 @@ func TestInitScript(t *testing.T) {
 	}
 	if _, code := r.script("bogus"); code != 2 {
 		t.Errorf("unknown action: status %d, want 2", code)
+	}
+}
+
+// A bad settings file is reported with its key and line, and the speaker
+// still starts, on its defaults.
+func TestInitScriptBadSettings(t *testing.T) {
+	r := newInitRoot(t)
+	bad := "name = Never Used\nrelay_line = GPIO 17\n"
+	settings := filepath.Join(r.dir, "boot/speakerbox.txt")
+	if err := os.WriteFile(settings, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := r.script("start")
+	if code != 0 || !strings.Contains(out, "relay_line (gpio.relay_line)") || !strings.Contains(out, "speakerbox.txt:2") || !strings.Contains(out, "speakerbox started") {
+		t.Fatalf("start with a bad settings file: %d %q", code, out)
+	}
+	pid := r.waitStarted(0)
+	var info map[string]any
+	r.waitFor("getInfo", func() (err error) {
+		info, err = r.getInfo(pid)
+		return err
+	})
+	if name, _ := info["remoteName"].(string); name == "" || name == "Never Used" {
+		t.Errorf("remoteName %q: the speaker did not start on its defaults", name)
+	}
+	if b, _ := os.ReadFile(settings); string(b) != bad {
+		t.Errorf("the bad settings file was changed:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "var/lib/speakerbox/settings.env")); !os.IsNotExist(err) {
+		t.Errorf("a bad settings file left settings.env: %v", err)
+	}
+	if out, code := r.script("stop"); code != 0 {
+		t.Errorf("stop: %d %q", code, out)
 	}
 }
