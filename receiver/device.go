@@ -16,6 +16,7 @@ import (
 	"github.com/speakerbox/speakerbox/internal/statedir"
 	"github.com/speakerbox/speakerbox/receiver/connect"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
+	"github.com/speakerbox/speakerbox/receiver/spclient"
 )
 
 // Player is the audio player as the Connect device drives it. Its methods
@@ -42,6 +43,16 @@ type Player interface {
 	// as Run runs; the player should buffer it, since the device may be
 	// busy for a moment.
 	Events() <-chan connect.Event
+}
+
+// SessionUser is a Player that loads tracks through the logged-in session
+// (the track player: metadata, storage-resolve and audio keys). The device
+// tells it each chain's spclient client and access point connection once
+// the chain is up, and (nil, nil) when the chain is torn down (a lost
+// access point or dealer, a new login, logout, shutdown). UseSession is
+// called from the device's goroutine and must not block.
+type SessionUser interface {
+	UseSession(sp *spclient.Client, conn Conn)
 }
 
 // Hooks runs the owner's commands on events; *hooks.Runner is one. Emit

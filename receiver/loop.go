@@ -141,6 +141,7 @@ func (l *loop) run(ctx context.Context) error {
 				continue
 			}
 			l.ch, l.failures = r.ch, 0
+			l.useSession(l.ch)
 			l.log.Info("connected to Spotify's services; waiting for the dealer")
 
 		case <-l.retry:
@@ -307,6 +308,7 @@ func (l *loop) teardown() {
 		l.building = nil
 	}
 	if l.ch != nil {
+		l.useSession(nil)
 		l.ch.stop()
 		if l.ch.connected {
 			l.hook(hooks.Session(false, l.ch.connID, l.ch.username))
@@ -316,6 +318,20 @@ func (l *loop) teardown() {
 	l.stopDealerLost()
 	l.dropConn()
 	l.inactive = nil
+}
+
+// useSession hands the player the chain's session, or takes it back (nil),
+// if the player loads through it.
+func (l *loop) useSession(ch *chain) {
+	su, ok := l.d.cfg.Player.(SessionUser)
+	if !ok {
+		return
+	}
+	if ch == nil {
+		su.UseSession(nil, nil)
+		return
+	}
+	su.UseSession(ch.sp, l.conn)
 }
 
 // leave tells the apps we are gone (the user changes or logs out), then

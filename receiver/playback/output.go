@@ -52,6 +52,7 @@ type Output struct {
 	final     bool          // the next close is for good: idle timeout or shutdown
 	closed    chan struct{} // beforeOff waits on it for AfterClose
 	lastTrack string        // for OLD_TRACK_ID
+	describe  func(trackID string) (hooks.Track, bool)
 }
 
 // NewOutput drives the amplifier off (it is never assumed off) and returns
@@ -89,6 +90,16 @@ func (o *Output) Attach(p OutputCloser) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.player = p
+}
+
+// Describe sets where track_changed finds what it says of a track (name,
+// artists, album, covers, number, URI): the receiver's track player knows
+// that, the audio player's events carry only the id. Without it, or for
+// an id it does not know, track_changed has the id and the duration.
+func (o *Output) Describe(f func(trackID string) (hooks.Track, bool)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.describe = f
 }
 
 // BeforeOpen implements audio.Gate: amplifier on and warmed up (at once if
@@ -217,9 +228,21 @@ func (o *Output) Observe(ev player.Event) {
 		o.mu.Lock()
 		old := o.lastTrack
 		o.lastTrack = ev.TrackID
+		describe := o.describe
 		o.mu.Unlock()
 		if old != ev.TrackID {
-			o.TrackChanged(hooks.Track{ID: ev.TrackID, OldID: old, Duration: dur})
+			t := hooks.Track{ID: ev.TrackID, Duration: dur}
+			if describe != nil {
+				if d, ok := describe(ev.TrackID); ok {
+					t = d
+					t.ID = ev.TrackID
+					if dur > 0 {
+						t.Duration = dur // what is decoded beats the catalogue
+					}
+				}
+			}
+			t.OldID = old
+			o.TrackChanged(t)
 		} else if pos > 0 {
 			o.emit(hooks.SeekedEvent(ev.TrackID, pos))
 		}

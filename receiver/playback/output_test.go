@@ -15,6 +15,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/audio/player"
 	"github.com/speakerbox/speakerbox/gpio/amp"
 	"github.com/speakerbox/speakerbox/gpio/fakeclock"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
@@ -268,4 +269,42 @@ func TestOutputForceOff(t *testing.T) {
 	r.out.ForceOff()
 	// No call into the player: a panicking program must not.
 	r.want("force off", "power=Low")
+}
+
+// track_changed carries what Describe knows of the track (the receiver's
+// track player), and only the id and duration of a track it does not know.
+func TestOutputTrackChangedDescribed(t *testing.T) {
+	events := filepath.Join(t.TempDir(), "events")
+	runner, err := hooks.New(hooks.Config{
+		OnEvent: fmt.Sprintf(`[ "$PLAYER_EVENT" = track_changed ] && printf '%%s|%%s|%%s|%%s|%%s|%%s|%%s\n' "$TRACK_ID" "$OLD_TRACK_ID" "$NAME" "$ARTISTS" "$ALBUM" "$URI" "$DURATION_MS" | tr '\n' '~' >> %q; true`, events),
+		BaseEnv: []string{"PATH=/usr/bin:/bin"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := NewOutput(context.Background(), OutputConfig{Hooks: runner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Describe(func(id string) (hooks.Track, bool) {
+		if id != "known" {
+			return hooks.Track{}, false
+		}
+		return hooks.Track{URI: "spotify:track:known", Name: "Song", Artists: []string{"A", "B"}, Album: "LP",
+			Duration: time.Minute}, true
+	})
+	o.Observe(player.Event{Type: player.TrackStarted, TrackID: "known", DurationMs: 61000})
+	o.Observe(player.Event{Type: player.TrackStarted, TrackID: "other", DurationMs: 5000})
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// printf's newline and the one joining ARTISTS both became '~'.
+	want := "known||Song|A~B|LP|spotify:track:known|61000~other|known|||||5000~"
+	if string(data) != want {
+		t.Fatalf("track_changed hooks\n got %q\nwant %q", data, want)
+	}
 }
