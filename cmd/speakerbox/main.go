@@ -69,6 +69,7 @@ func commands() []*command {
 		credentialsCommand(),
 		doctorCommand(),
 		playCommand(),
+		firstbootCommand(),
 		versionCommand(),
 	}
 }

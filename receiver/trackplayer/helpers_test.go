@@ -449,6 +449,25 @@ func (r *rig) give(n int) {
 	}
 }
 
+// feedWhile lets writes through one at a time while more() holds, until
+// stop; it checks more before each, so at most one write passes after it
+// turns false.
+func (r *rig) feedWhile(more func() bool) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for more() {
+			select {
+			case r.sink.tokens <- struct{}{}:
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
 // release lets every write through from now on.
 func (r *rig) release() {
 	r.t.Helper()

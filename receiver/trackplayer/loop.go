@@ -36,6 +36,9 @@ type item struct {
 	// base#aseq; a new one for every hand-over to the audio player).
 	aseq     uint64
 	enqueued bool
+	// spoiled: a dropped prefetch follows this (current) item in the
+	// audio player, so nothing enqueued now would follow it directly.
+	spoiled  bool
 	decoding bool  // TrackDecoding seen
 	started  bool  // TrackStarted seen
 	ended    bool  // TrackEnded seen
@@ -237,7 +240,7 @@ func (p *Player) adopt(it *item) {
 func (p *Player) play(it *item) {
 	p.seq++
 	it.aseq = p.seq
-	it.enqueued, it.decoding, it.started, it.ended, it.failErr = false, false, false, false, nil
+	it.enqueued, it.decoding, it.started, it.ended, it.failErr, it.spoiled = false, false, false, false, nil, false
 	it.lastPos = it.posMs
 	if it.durMs == 0 {
 		it.durMs = it.loaded.Meta.DurationMs
@@ -281,9 +284,13 @@ func (p *Player) dropNext() {
 		return
 	}
 	p.next = nil
-	if c := p.cur; n.enqueued && !n.decoding && c != nil && !c.done() {
-		p.seq++
-		p.audio.Enqueue(player.Track{ID: audioID("", p.seq)})
+	if c := p.cur; n.enqueued && c != nil && !c.done() {
+		if n.decoding {
+			p.spoil()
+		} else {
+			p.seq++
+			p.audio.Enqueue(player.Track{ID: audioID("", p.seq)})
+		}
 	}
 	p.retire(n)
 }
@@ -445,6 +452,17 @@ func (p *Player) onResolved(r resolveResult) {
 	p.note("resolved " + it.uri)
 }
 
+// spoil: the audio player decodes a dropped prefetch after the current
+// item. The prefetch is not enqueued behind it; the state machine's Load
+// after the current item's end plays it anew.
+func (p *Player) spoil() {
+	p.cur.spoiled = true
+	if n := p.next; n != nil && n.enqueued {
+		n.enqueued = false
+	}
+	p.note("spoiled")
+}
+
 // maybeEnqueue queues the prefetched item behind the current one once both
 // are ready: the current one decoding (so the audio player follows it with
 // the next without a gap) and not finished.
@@ -453,7 +471,7 @@ func (p *Player) maybeEnqueue() {
 	if c == nil || n == nil || n.loaded == nil || n.enqueued || n.failErr != nil {
 		return
 	}
-	if c.aseq == 0 || !c.decoding || c.done() {
+	if c.aseq == 0 || !c.decoding || c.done() || c.spoiled {
 		return
 	}
 	p.seq++
@@ -479,7 +497,13 @@ func (p *Player) onAudio(ev player.Event) {
 		}
 	}
 	if it == nil {
-		return // an instance replaced meanwhile
+		// An instance replaced meanwhile. If the decoder went on from the
+		// current item to a prefetch dropped before we knew it had, that
+		// one follows the current item now.
+		if c := p.cur; ev.Type == player.TrackDecoding && c != nil && c.aseq != 0 && seq > c.aseq && !c.done() && !c.spoiled {
+			p.spoil()
+		}
+		return
 	}
 	cur := it == p.cur && it.pb != ""
 	if ev.DurationMs > 0 {

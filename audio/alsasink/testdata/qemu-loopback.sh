@@ -19,7 +19,8 @@ root=$work/root
 mkdir -p "$root/bin" "$root/lib/modules" "$root/proc" "$root/sys" "$root/dev"
 cp "$busybox" "$root/bin/busybox"
 for m in soundcore core/snd core/snd-timer core/snd-pcm drivers/snd-aloop; do
-  f=$(ls "$modules"/kernel/sound/$m.ko* | head -1)
+  set -- "$modules"/kernel/sound/$m.ko*
+  f=$1
   case $f in
     *.xz) xz -dc "$f" > "$root/lib/modules/$(basename "$f" .xz)" ;;
     *) cp "$f" "$root/lib/modules/" ;;
@@ -60,6 +61,7 @@ poweroff -f
 INIT
 chmod +x "$root/init"
 (cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 > "$work/initrd.gz"
+# shellcheck disable=SC2086 # $qemu is the program and its machine options
 timeout 180 $qemu -accel tcg -m 256 -smp 1 -display none -serial stdio -monitor none -no-reboot -net none \
   -kernel "$vmlinuz" -initrd "$work/initrd.gz" -append "console=$console quiet panic=-1" </dev/null | tee "$work/serial.log" | tr -d '\r'
 grep -q '^VMTEST-RESULT: PASS' "$work/serial.log"
