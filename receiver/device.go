@@ -77,8 +77,10 @@ type DeviceConfig struct {
 	Dialer Dialer
 	// Credentials is the stored login to start with; nil waits for Login.
 	Credentials *creds.Credentials
-	// Accepted and Rejected are told about logins as in SessionConfig
-	// (typically a *creds.Store's methods); either may be nil.
+	// Accepted is told about a login the access point accepted (the
+	// credentials used and the reusable ones it handed back), Rejected
+	// about one it refused for good; typically a *creds.Store's methods.
+	// Either may be nil.
 	Accepted func(used, reusable creds.Credentials) error
 	Rejected func(used creds.Credentials) error
 	// LoggedOut is told when the user logged out from an app (the device

@@ -53,8 +53,7 @@
 //
 // # The access point
 //
-// Session keeps an access-point login alone (used before the Connect
-// device existed); APDialer is the production Dialer, go-librespot's ap
+// APDialer is the production Dialer, go-librespot's ap
 // package behind the small Dialer/Conn interface. The access point's
 // handshake is signed with Spotify's key, so no fake can stand in for it on
 // the wire: tests fake the Dialer instead.

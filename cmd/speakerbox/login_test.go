@@ -215,7 +215,7 @@ func loginChild(dir string) int {
 		Store: store, Log: log,
 	})
 	a := &app{log: log, stdout: os.Stdout, stderr: os.Stderr, guard: &exitGuard{}}
-	return a.execute(func(ctx context.Context, a *app, _ []string) error {
+	return a.execute(context.Background(), func(ctx context.Context, a *app, _ []string) error {
 		return runLogin(ctx, a, flow, loginOptions{dir: dir, now: time.Now})
 	}, nil)
 }

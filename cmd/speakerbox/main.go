@@ -95,6 +95,9 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	guard  *exitGuard
+	// spotify, when set, replaces the way to Spotify (tests route it to a
+	// wire-level fake); nil is the real service.
+	spotify func(deviceID string) spotifyAccess
 }
 
 func main() {
@@ -102,6 +105,13 @@ func main() {
 }
 
 func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return realMainWith(context.Background(), nil, args, stdin, stdout, stderr)
+}
+
+// realMainWith is realMain under ctx (its end stops the command as a
+// signal would) and with spotify, when not nil, in place of the real way to
+// Spotify: in-process tests run the whole speaker against a fake with it.
+func realMainWith(ctx context.Context, spotify func(deviceID string) spotifyAccess, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := commands()
 	name := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -151,7 +161,7 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, guard: &exitGuard{}}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, guard: &exitGuard{}, spotify: spotify}
 	a.log = newLogger(stderr, os.Getenv, slog.LevelInfo)
 	if set != nil {
 		host, _ := os.Hostname()
@@ -169,14 +179,14 @@ func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		a.log = newLogger(stderr, os.Getenv, parseLevel(a.cfg.LogLevel))
 	}
 
-	return a.execute(run, args)
+	return a.execute(ctx, run, args)
 }
 
 // execute runs a command under the safe-exit rules: signals cancel its
 // context, a panic is recovered, and the guard's safe-state actions run on
 // every way out.
-func (a *app) execute(run runFunc, args []string) (code int) {
-	ctx, cancel := context.WithCancel(context.Background())
+func (a *app) execute(parent context.Context, run runFunc, args []string) (code int) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	stopSignals := handleSignals(cancel, a)
 	defer stopSignals()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/speakerbox/speakerbox/internal/statedir"
 	"github.com/speakerbox/speakerbox/receiver"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
+	"github.com/speakerbox/speakerbox/receiver/playback"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
 )
 
@@ -64,9 +64,9 @@ func openState(a *app) (deviceID string, err error) {
 
 // runSpeaker runs every component of the speaker until ctx ends: the
 // amplifier (off until something plays), discovery and the ZeroConf login
-// API, and the Spotify login session. Discovery never depends on the
-// network reaching Spotify: the speaker advertises and takes logins offline,
-// and the session logs in whenever it can.
+// API, and the Spotify Connect device with its player. Discovery never
+// depends on the network reaching Spotify: the speaker advertises and takes
+// logins offline, and the device logs in whenever it can.
 func runSpeaker(ctx context.Context, a *app) error {
 	deviceID, err := openState(a)
 	if err != nil {
@@ -85,33 +85,69 @@ func runSpeaker(ctx context.Context, a *app) error {
 		return &config.Error{Key: "device_type", Value: a.cfg.DeviceType, Problem: err.Error()}
 	}
 	store := creds.NewStore(a.cfg.StateDir, a.log.With("component", "credentials"), time.Now)
+	access := a.spotifyAccess(deviceID)
 
-	// The session reports logins to the ZeroConf API (activeUser) and to the
-	// hooks; the API is made after the session, so the callback reaches it
-	// through this variable, set before anything runs.
+	pl, sink, err := newConnectPlayer(a, out, access)
+	if err != nil {
+		return err
+	}
+	defer pl.Close()
+	local := watchLocalVolume(ctx, a, sink, pl)
+
+	// `speakerbox login` run beside the speaker leaves a request for the
+	// login it stored; the watch hands it to the device. Made before the
+	// stored login is read: it drops a request from before this start,
+	// which that read already covers.
+	var dev *receiver.Device
+	watch := NewLoginWatch(store, func(ctx context.Context, c creds.Credentials) error { return dev.Login(ctx, c) },
+		a.log.With("component", "login"))
+
+	var initial *creds.Credentials
+	if e, ok, err := store.Default(); err != nil {
+		// The store has moved a corrupt file aside and said so; wait for a phone.
+		a.log.Warn("no usable stored credentials; waiting for a phone to connect", "err", err)
+	} else if ok {
+		initial = &e.Credentials
+		a.log.Info("logging in with stored credentials", "user", redact.Username(e.Username), "verified", e.Verified)
+	} else {
+		a.log.Info("no stored credentials; waiting for a phone to connect")
+	}
+
+	// The device reports logins to the ZeroConf API (activeUser) through
+	// its session hooks; the API is made after the device, so the hooks
+	// reach it through this variable, set before anything runs.
 	var zc *zeroconfsrv.Server
-	session := receiver.NewSession(receiver.SessionConfig{
-		Dialer: &receiver.APDialer{
-			DeviceID: deviceID,
-			HTTP:     &http.Client{Timeout: 30 * time.Second},
-			Log:      a.log.With("component", "ap"),
-		},
-		Accepted: store.Accepted,
+	dev, err = receiver.NewDevice(receiver.DeviceConfig{
+		HTTP:        access.HTTP,
+		Dialer:      access.Dialer,
+		Credentials: initial,
+		Accepted:    store.Accepted,
 		Rejected: func(c creds.Credentials) error {
 			_, err := store.Rejected(c)
 			return err
 		},
-		Events: func(e receiver.SessionEvent) {
-			connected := e.Kind == "session_connected"
-			if connected {
-				zc.Handler().SetActiveUser(e.Username)
-			} else {
-				zc.Handler().SetActiveUser("")
-			}
-			out.Event(hooks.Session(connected, "", e.Username))
+		LoggedOut: func(user string) {
+			a.log.Info("logged out from an app; waiting for a phone to connect", "user", redact.Username(user))
 		},
-		Log: a.log.With("component", "session"),
+		Player: pl,
+		Hooks: sessionHooks{out: out, active: func(user string) {
+			zc.Handler().SetActiveUser(user)
+		}},
+		Amp:             out,
+		LocalVolume:     local,
+		StateDir:        a.cfg.StateDir,
+		DeviceID:        deviceID,
+		Name:            a.cfg.Name,
+		Type:            dt,
+		SoftwareVersion: "speakerbox " + version,
+		InitialVolume:   percentToVolume(a.cfg.Audio.InitialVolume),
+		MaxVolume:       connectMaxVolume(a.cfg),
+		Autoplay:        a.cfg.ConnectAutoplay(),
+		Log:             a.log.With("component", "connect"),
 	})
+	if err != nil {
+		return err
+	}
 	zc, err = zeroconfsrv.New(zeroconfsrv.Config{
 		Handler: zeroconfsrv.HandlerConfig{
 			Info: zeroconfsrv.Info{
@@ -125,26 +161,19 @@ func runSpeaker(ctx context.Context, a *app) error {
 		},
 		Port:       a.cfg.Zeroconf.Port,
 		Interfaces: a.cfg.Zeroconf.Interfaces,
-	}, store, sessionReceiver{session})
+	}, store, deviceReceiver{dev})
 	if err != nil {
 		return err
-	}
-
-	var initial *creds.Credentials
-	if e, ok, err := store.Default(); err != nil {
-		// The store has moved a corrupt file aside and said so; wait for a phone.
-		a.log.Warn("no usable stored credentials; waiting for a phone to connect", "err", err)
-	} else if ok {
-		initial = &e.Credentials
-		a.log.Info("logging in with stored credentials", "user", redact.Username(e.Username), "verified", e.Verified)
-	} else {
-		a.log.Info("no stored credentials; waiting for a phone to connect")
 	}
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	wg.Add(2)
+	wg.Add(3)
+	a.Go(func() {
+		defer wg.Done()
+		_ = watch.Run(ctx) // nil when ctx ends
+	})
 	a.Go(func() {
 		defer wg.Done()
 		if err := zc.Run(ctx); err != nil {
@@ -153,8 +182,8 @@ func runSpeaker(ctx context.Context, a *app) error {
 	})
 	a.Go(func() {
 		defer wg.Done()
-		if err := session.Run(ctx, initial); err != nil {
-			errs <- fmt.Errorf("session: %w", err)
+		if err := dev.Run(ctx); err != nil {
+			errs <- fmt.Errorf("connect: %w", err)
 		}
 	})
 	var runErr error
@@ -167,11 +196,46 @@ func runSpeaker(ctx context.Context, a *app) error {
 	return runErr
 }
 
-// sessionReceiver hands the ZeroConf API's logins to the session.
-type sessionReceiver struct{ s *receiver.Session }
+// deviceReceiver hands the ZeroConf API's logins and resets to the device.
+type deviceReceiver struct{ d *receiver.Device }
 
-func (r sessionReceiver) OnLogin(ctx context.Context, c creds.Credentials) {
-	_ = r.s.Login(ctx, c)
+func (r deviceReceiver) OnLogin(ctx context.Context, c creds.Credentials) { _ = r.d.Login(ctx, c) }
+
+func (r deviceReceiver) OnReset(ctx context.Context) { _ = r.d.Logout(ctx) }
+
+// sessionHooks passes the device's hook events on to the amplifier glue
+// (which runs them in order with the sink's) and keeps the ZeroConf API's
+// activeUser in step with the session.
+type sessionHooks struct {
+	out    *playback.Output
+	active func(user string)
 }
 
-func (r sessionReceiver) OnReset(ctx context.Context) { _ = r.s.Logout(ctx) }
+func (h sessionHooks) Emit(ev hooks.Event) {
+	switch ev.Name {
+	case hooks.SessionConnected:
+		h.active(ev.Vars["USER_NAME"])
+	case hooks.SessionDisconnected:
+		h.active("")
+	}
+	h.out.Event(ev)
+}
+
+// connectMaxVolume is the cap on the Connect volume. With software volume
+// audio.max_volume scales the whole slider in the player (the top of the
+// slider plays as loud as max_volume did), so the apps keep the full range
+// and nothing caps it here. A hardware mixer control takes the volume as it
+// is: there the cap is on the slider itself.
+func connectMaxVolume(c *config.Config) uint32 {
+	if c.Audio.Mixer == "" {
+		return 0
+	}
+	return percentToVolume(c.Audio.MaxVolume)
+}
+
+// percentToVolume maps a percentage (audio.initial_volume) to Spotify's
+// 0..65535 volume scale.
+func percentToVolume(p int) uint32 {
+	p = min(max(p, 0), 100)
+	return uint32(p * 65535 / 100)
+}

@@ -297,7 +297,7 @@ func (f *APFake) Close() {
 func (f *APFake) Closed() <-chan struct{} { return f.closed }
 
 // APFakeDialer is an apconn.Dialer (receiver.Dialer) that logs in to APFakes,
-// so that receiver.Session can be driven by it. Every connection it makes
+// so that receiver.Device can be driven by it. Every connection it makes
 // shares its key table. Safe for concurrent use.
 type APFakeDialer struct {
 	*APKeyTable
