@@ -241,7 +241,7 @@ func SeekTableFor(ogg []byte) (SeekTable, error) {
 			return SeekTable{}, fmt.Errorf("seek table: page at byte %d cut short", pages[len(pages)-1].off)
 		}
 	}
-	if len(pages) == 0 || len(ogg) > math.MaxUint32 {
+	if len(pages) == 0 || uint64(len(ogg)) > math.MaxUint32 {
 		return SeekTable{}, fmt.Errorf("seek table: %d bytes is no usable Ogg stream", len(ogg))
 	}
 	frames := pages[len(pages)-1].granule
