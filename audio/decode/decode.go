@@ -39,6 +39,7 @@ type Decoder struct {
 
 	index SeekIndex // nil: seeks walk the pages from the start
 	probe []byte    // page body scratch for the indexed seek's page search
+	span  int64     // the indexed seek's walk span; 0: walkSpan (tests make it small)
 }
 
 // maxPageSize bounds an Ogg page: header, 255 lacing values, 255*255 bytes.

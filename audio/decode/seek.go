@@ -90,10 +90,14 @@ func (d *Decoder) findPageIndexed(f int64) (off int64, ok bool, err error) {
 	// before it (frame loG), hi the start of a page past f (frame hiG).
 	lo, loG := d.dataStart, d.initial
 	hi, hiG := d.rs.size, d.length
+	span := int64(walkSpan)
+	if d.span > 0 {
+		span = d.span
+	}
 	var best walked // the latest restart page found so far
 	likely, before := d.index.Guess(f)
 	lateOnce := false
-	for probe := 0; probe < maxProbes && hi-lo > walkSpan; probe++ {
+	for probe := 0; probe < maxProbes && hi-lo > span; probe++ {
 		var o int64
 		switch {
 		case probe == 0:
@@ -103,7 +107,7 @@ func (d *Decoder) findPageIndexed(f int64) (off int64, ok bool, err error) {
 		default:
 			// Where f lies if the bitrate between lo and hi is even,
 			// a little early so the walk from there covers it.
-			o = lo + int64(float64(hi-lo)*float64(f-loG)/float64(max(1, hiG-loG))) - walkSpan/4
+			o = lo + int64(float64(hi-lo)*float64(f-loG)/float64(max(1, hiG-loG))) - span/4
 		}
 		o = max(lo, min(o, hi-1))
 		at, g, found, err := d.syncPage(o, hi)
@@ -121,7 +125,7 @@ func (d *Decoder) findPageIndexed(f int64) (off int64, ok bool, err error) {
 			lateOnce = true
 			continue
 		}
-		w, err := d.walk(at, f, walkSpan)
+		w, err := d.walk(at, f, span)
 		if err != nil {
 			return 0, false, err
 		}
