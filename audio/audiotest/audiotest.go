@@ -130,11 +130,29 @@ func Ogg(tb testing.TB, s Spec) string {
 // Norm is the normalisation data written into every Spotify test file.
 var Norm = spotifyhdr.Normalisation{TrackGainDB: -3.5, TrackPeak: 0.9, AlbumGainDB: -2, AlbumPeak: 0.95}
 
-// SpotifyBytes wraps an Ogg file as Spotify serves it: synthetic header with
-// n, then the Ogg stream, all encrypted with key.
+// SpotifyBytes wraps an Ogg file as Spotify serves it: a header page with
+// n and the stream's seek table, then the Ogg stream, all encrypted with
+// key.
 func SpotifyBytes(tb testing.TB, ogg []byte, key []byte, n spotifyhdr.Normalisation) []byte {
 	tb.Helper()
-	plain := append(spotifyhdr.Build(n), ogg...)
+	st, err := spotifyhdr.SeekTableFor(ogg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return encrypt(tb, spotifyhdr.BuildWithSeek(n, st), ogg, key)
+}
+
+// SpotifyBytesNoSeekTable is SpotifyBytes with a header that carries n but
+// no seek table (spotifyhdr.Build's), so seeks walk the stream: the
+// reference the seek table is measured against.
+func SpotifyBytesNoSeekTable(tb testing.TB, ogg []byte, key []byte, n spotifyhdr.Normalisation) []byte {
+	tb.Helper()
+	return encrypt(tb, spotifyhdr.Build(n), ogg, key)
+}
+
+func encrypt(tb testing.TB, header, ogg, key []byte) []byte {
+	tb.Helper()
+	plain := append(append([]byte(nil), header...), ogg...)
 	enc, err := decrypt.Encrypt(plain, key)
 	if err != nil {
 		tb.Fatal(err)

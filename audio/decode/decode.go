@@ -36,6 +36,10 @@ type Decoder struct {
 	primed    bool      // false: decoding a restart page, next not yet known
 	skipTo    int64     // frames before this are decoded but not returned
 	eos       bool      // the last packet is decoded
+
+	index SeekIndex // nil: seeks walk the pages from the start
+	probe []byte    // page body scratch for the indexed seek's page search
+	span  int64     // the indexed seek's walk span; 0: walkSpan (tests make it small)
 }
 
 // maxPageSize bounds an Ogg page: header, 255 lacing values, 255*255 bytes.
@@ -345,28 +349,17 @@ func (d *Decoder) SeekFrame(f int64) (err error) {
 	return nil
 }
 
-// findPage walks the page headers from the first audio page (as the Ogg
-// format offers no index) and returns the offset of the last page that
-// ends at or before frame f and on which a packet starts, so decoding can
-// restart there; ok is false when f lies before any such page.
+// findPage returns the offset of the last page that ends at or before
+// frame f and on which a packet starts, so decoding can restart there; ok
+// is false when f lies before any such page. With a seek index it reads
+// near f; without one it walks the page headers from the first audio page,
+// as the Ogg format offers no index of its own.
 func (d *Decoder) findPage(f int64) (off int64, ok bool, err error) {
-	var h pageHead
-	at := d.dataStart
-	for {
-		if _, err := d.rs.Seek(at, io.SeekStart); err != nil {
-			return 0, false, err
-		}
-		if err := h.readHead(d.rs); err != nil {
-			return 0, false, err
-		}
-		if h.granule > f || h.flags&flagEOS != 0 {
-			return off, ok, nil
-		}
-		if h.granule >= 0 && h.startsPacket() {
-			off, ok = at, true
-		}
-		at += int64(pageHeaderSize + h.nseg + h.body)
+	if d.index != nil {
+		return d.findPageIndexed(f)
 	}
+	w, err := d.walk(d.dataStart, f, -1)
+	return w.off, w.ok, err
 }
 
 // SeekMs seeks to a position in milliseconds (rounded down to a frame).

@@ -46,6 +46,12 @@ func crcUpdate(crc uint32, b []byte) uint32 {
 	return crc
 }
 
+// errNoPage marks bytes that are not an Ogg page header: the seek's
+// search for a page treats them as a false start, not a failure.
+var errNoPage = errors.New("ogg: not a page")
+
+var errNoCapture = fmt.Errorf("%w: missing capture pattern", errNoPage)
+
 // pageHead is the fixed part of an Ogg page and its lacing values.
 type pageHead struct {
 	raw     [pageHeaderSize]byte
@@ -63,10 +69,10 @@ func (h *pageHead) readHead(r io.Reader) error {
 		return noEOF(err)
 	}
 	if string(h.raw[:4]) != "OggS" {
-		return errors.New("ogg: missing capture pattern")
+		return errNoCapture
 	}
 	if h.raw[4] != 0 {
-		return fmt.Errorf("ogg: unsupported version %d", h.raw[4])
+		return fmt.Errorf("%w: unsupported version %d", errNoPage, h.raw[4])
 	}
 	h.flags = h.raw[5]
 	h.granule = int64(binary.LittleEndian.Uint64(h.raw[6:]))
@@ -80,6 +86,16 @@ func (h *pageHead) readHead(r io.Reader) error {
 		h.body += int(l)
 	}
 	return nil
+}
+
+// checksumOK reports whether the page's checksum matches its header and
+// body. It zeroes the checksum field of raw.
+func (h *pageHead) checksumOK(body []byte) bool {
+	want := binary.LittleEndian.Uint32(h.raw[22:])
+	clear(h.raw[22:26])
+	crc := crcUpdate(0, h.raw[:])
+	crc = crcUpdate(crc, h.lace[:h.nseg])
+	return crcUpdate(crc, body) == want
 }
 
 // complete is the number of packets that end on the page.
@@ -148,11 +164,7 @@ func (p *packetReader) readPage() error {
 	if _, err := io.ReadFull(p.r, p.body); err != nil {
 		return noEOF(err)
 	}
-	want := binary.LittleEndian.Uint32(h.raw[22:])
-	clear(h.raw[22:26])
-	crc := crcUpdate(0, h.raw[:])
-	crc = crcUpdate(crc, h.lace[:h.nseg])
-	if crcUpdate(crc, p.body) != want {
+	if !h.checksumOK(p.body) {
 		return errors.New("ogg: page checksum mismatch")
 	}
 	if p.serial != h.serial {

@@ -710,8 +710,9 @@ func TestCommandsWithoutTrack(t *testing.T) {
 }
 
 // TestSeekInRemoteFileTakesFewRequests: starting a 64 s file at 60 s over
-// HTTP walks the Ogg pages from the start (the decoder library's seek), in
-// growing blocks, so it takes a handful of Range requests, not hundreds.
+// HTTP takes a handful of Range requests, not hundreds (with the header's
+// seek table the decoder reads near the target; TestSeekTableCutsRangeRequests
+// counts exactly).
 func TestSeekInRemoteFileTakesFewRequests(t *testing.T) {
 	ogg := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 320, Repeat: 10}))
 	file := audiotest.SpotifyBytes(t, ogg, audiotest.Key, audiotest.Norm)

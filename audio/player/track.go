@@ -53,5 +53,10 @@ func openTrack(t Track) (opened, error) {
 	if err != nil {
 		return opened{}, fmt.Errorf("track %q: %w", t.ID, err)
 	}
+	// The header's seek table lets a seek read near its target rather
+	// than every page before it; without one, seeks work as for plain Ogg.
+	if st, err := spotifyhdr.ReadSeekTable(plain); err == nil {
+		d.SetSeekIndex(st)
+	}
 	return opened{dec: d, norm: &n}, nil
 }
