@@ -138,7 +138,14 @@ func PublishMedia(tb testing.TB, sp *SpclientServer, cdn *CDNServer, keys *APKey
 	if pub.Key == ([16]byte{}) {
 		copy(pub.Key[:], mediaDerive(16, "key", it.URI))
 	}
-	pub.Plain = append(spotifyhdr.Build(it.HeaderNorm), it.Ogg...)
+	// The header page carries a real seek table, as Spotify's files do, so
+	// seeks into parts not fetched yet cost what they cost against the
+	// real CDN; a stream too damaged to have one gets the plain header.
+	hdr := spotifyhdr.Build(it.HeaderNorm)
+	if st, err := spotifyhdr.SeekTableFor(it.Ogg); err == nil {
+		hdr = spotifyhdr.BuildWithSeek(it.HeaderNorm, st)
+	}
+	pub.Plain = append(hdr, it.Ogg...)
 	pub.File, err = decrypt.Encrypt(pub.Plain, pub.Key[:])
 	if err != nil {
 		tb.Fatalf("spotifytest: PublishMedia %s: %v", it.URI, err)
