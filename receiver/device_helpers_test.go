@@ -66,6 +66,7 @@ func (s *devLogBuf) String() string {
 // loaded, reports it started (as a real player does once it has audio).
 type recPlayer struct {
 	mu      sync.Mutex
+	lastID  string // playback id of the last load
 	calls   []string
 	changed chan struct{}
 	events  chan connect.Event
@@ -84,6 +85,9 @@ func (p *recPlayer) record(s string) {
 }
 
 func (p *recPlayer) Load(id, uri string, pos int64, paused bool) {
+	p.mu.Lock()
+	p.lastID = id
+	p.mu.Unlock()
 	p.record(fmt.Sprintf("load %s %d %v", uri, pos, paused))
 	p.events <- connect.TrackStarted{PlaybackID: id, PositionMs: pos, DurationMs: trackMs}
 }
@@ -94,6 +98,13 @@ func (p *recPlayer) Stop()                        { p.record("stop") }
 func (p *recPlayer) SetVolume(v uint32)           { p.record(fmt.Sprintf("volume %d", v)) }
 func (p *recPlayer) Prefetch(uri string)          { p.record("prefetch " + uri) }
 func (p *recPlayer) Events() <-chan connect.Event { return p.events }
+
+// LastID is the playback id of the last load.
+func (p *recPlayer) LastID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastID
+}
 
 func (p *recPlayer) Calls() []string {
 	p.mu.Lock()
@@ -140,14 +151,42 @@ func (p *recPlayer) waitCallFunc(ctx context.Context, from int, want string, mat
 }
 
 type recHooks struct {
-	mu     sync.Mutex
-	events []hooks.Event
+	mu      sync.Mutex
+	events  []hooks.Event
+	changed chan struct{} // closed and replaced on every event
 }
 
 func (h *recHooks) Emit(ev hooks.Event) {
 	h.mu.Lock()
 	h.events = append(h.events, ev)
+	if h.changed != nil {
+		close(h.changed)
+	}
+	h.changed = make(chan struct{})
 	h.mu.Unlock()
+}
+
+// wait waits for a hook event named name and returns it.
+func (h *recHooks) wait(ctx context.Context, name string) (hooks.Event, error) {
+	for {
+		h.mu.Lock()
+		for _, e := range h.events {
+			if e.Name == name {
+				h.mu.Unlock()
+				return e, nil
+			}
+		}
+		if h.changed == nil {
+			h.changed = make(chan struct{})
+		}
+		ch := h.changed
+		h.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return hooks.Event{}, fmt.Errorf("waiting for hook %q (saw %v): %w", name, h.Names(), ctx.Err())
+		}
+	}
 }
 
 func (h *recHooks) Names() []string {
@@ -184,6 +223,7 @@ type devConn struct {
 	apconn.Conn
 	done      chan struct{}
 	closeOnce sync.Once
+	product   *apconn.Product // nil: Product fails
 }
 
 func (c *devConn) Username() string { return spotifytest.DefaultUsername }
@@ -192,12 +232,19 @@ func (c *devConn) Reusable() creds.Credentials {
 		AuthData: []byte(spotifytest.DefaultStoredCredential)}
 }
 func (c *devConn) Done() <-chan struct{} { return c.done }
+func (c *devConn) Product(ctx context.Context) (apconn.Product, error) {
+	if c.product == nil {
+		return apconn.Product{}, errors.New("no product info from this fake")
+	}
+	return *c.product, nil
+}
 func (c *devConn) Close()                { c.lose() }
 func (c *devConn) lose()                 { c.closeOnce.Do(func() { close(c.done) }) }
 
 // devDialer logs in at once, unless told to fail the next attempts.
 type devDialer struct {
 	mu      sync.Mutex
+	product *apconn.Product // what the access point says of the account
 	fail    int  // attempts to fail with a network error
 	reject  bool // refuse every attempt as bad credentials
 	dials   int  // attempts so far
@@ -224,7 +271,7 @@ func (d *devDialer) Dial(ctx context.Context, c creds.Credentials) (Conn, error)
 		d.fail--
 		return nil, errors.New("dial ap.test:4070: connection refused")
 	}
-	conn := &devConn{done: make(chan struct{})}
+	conn := &devConn{done: make(chan struct{}), product: d.product}
 	d.conns = append(d.conns, conn)
 	return conn, nil
 }

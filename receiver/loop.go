@@ -142,6 +142,7 @@ func (l *loop) run(ctx context.Context) error {
 			}
 			l.ch, l.failures = r.ch, 0
 			l.useSession(l.ch)
+			l.watchAutoplay(l.conn)
 			l.log.Info("connected to Spotify's services; waiting for the dealer")
 
 		case <-l.retry:
@@ -332,6 +333,35 @@ func (l *loop) useSession(ch *chain) {
 		return
 	}
 	su.UseSession(ch.sp, l.conn)
+}
+
+// watchAutoplay reads the account's autoplay setting from the product
+// info the access point sends after the login (the "autoplay" attribute,
+// "1" or "0", as the apps set it) and hands it to the state machine, which
+// follows it unless the autoplay key overrides it. Without the attribute
+// the state machine keeps its default (on, as the apps' own default).
+func (l *loop) watchAutoplay(conn Conn) {
+	if conn == nil {
+		return
+	}
+	l.loads.Add(1)
+	go func() {
+		defer l.loads.Done()
+		ctx, cancel := context.WithTimeout(l.loadsCtx, time.Minute)
+		defer cancel()
+		p, err := conn.Product(ctx)
+		if err != nil {
+			return // lost or not sent: the default stands
+		}
+		v, ok := p.Fields["autoplay"]
+		if !ok {
+			return
+		}
+		select {
+		case l.results <- connect.AutoplaySetting{On: v == "1" || v == "true"}:
+		case <-l.loadsCtx.Done():
+		}
+	}()
 }
 
 // leave tells the apps we are gone (the user changes or logs out), then
