@@ -238,16 +238,16 @@ func (c *devConn) Product(ctx context.Context) (apconn.Product, error) {
 	}
 	return *c.product, nil
 }
-func (c *devConn) Close()                { c.lose() }
-func (c *devConn) lose()                 { c.closeOnce.Do(func() { close(c.done) }) }
+func (c *devConn) Close() { c.lose() }
+func (c *devConn) lose()  { c.closeOnce.Do(func() { close(c.done) }) }
 
 // devDialer logs in at once, unless told to fail the next attempts.
 type devDialer struct {
 	mu      sync.Mutex
 	product *apconn.Product // what the access point says of the account
-	fail    int  // attempts to fail with a network error
-	reject  bool // refuse every attempt as bad credentials
-	dials   int  // attempts so far
+	fail    int             // attempts to fail with a network error
+	reject  bool            // refuse every attempt as bad credentials
+	dials   int             // attempts so far
 	conns   []*devConn
 	used    []creds.Credentials
 	changed chan struct{}
