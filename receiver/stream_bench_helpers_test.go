@@ -131,16 +131,29 @@ func (r *streamRig) mark() int {
 // waitEvent waits for an event of type t after the first from events.
 func (r *streamRig) waitEvent(from int, t player.EventType) player.Event {
 	r.tb.Helper()
+	e, _ := r.waitNth(from, t, 1)
+	return e
+}
+
+// waitNth waits for the nth event of type t after the first from events
+// and returns it and its index. A track that does not play fails the
+// benchmark.
+func (r *streamRig) waitNth(from int, t player.EventType, n int) (player.Event, int) {
+	r.tb.Helper()
+	seen := 0
 	for {
 		r.mu.Lock()
-		for _, e := range r.events[from:] {
-			if e.Type == t {
-				r.mu.Unlock()
-				return e
-			}
+		for i := from; i < len(r.events); i++ {
+			e := r.events[i]
 			if e.Type == player.TrackError || e.Type == player.OutputError {
 				r.mu.Unlock()
 				r.tb.Fatalf("player: %v", e.Err)
+			}
+			if e.Type == t {
+				if seen++; seen == n {
+					r.mu.Unlock()
+					return e, i
+				}
 			}
 		}
 		from = len(r.events)
@@ -148,9 +161,19 @@ func (r *streamRig) waitEvent(from int, t player.EventType) player.Event {
 		select {
 		case <-r.signal:
 		case <-r.ctx.Done():
-			r.tb.Fatalf("waiting for player event %v: %v", t, r.ctx.Err())
+			r.tb.Fatalf("waiting for player event %v (%d of %d seen): %v", t, seen, n, r.ctx.Err())
 		}
 	}
+}
+
+// playThrough waits until the n tracks of a transfer made after event
+// from have ended and the player has gone idle. Without a clock in the
+// sink a track can end before the next one is loaded, so the player may
+// go idle between tracks too: EndOfQueue alone does not mean the end.
+func (r *streamRig) playThrough(from, n int) {
+	r.tb.Helper()
+	_, i := r.waitNth(from, player.TrackEnded, n)
+	r.waitEvent(i, player.EndOfQueue)
 }
 
 // publish puts n tracks made from ogg on the fake (as 320 and 160 kbps

@@ -43,7 +43,7 @@ func BenchmarkStreamStartLatency(b *testing.B) {
 		r.transfer(i, uris, 0)
 		r.waitEvent(m, player.TrackStarted)
 		first = r.sink.firstWrite()
-		r.waitEvent(m, player.EndOfQueue)
+		r.playThrough(m, 1)
 		recs := r.res.records()
 		if len(recs) != 1 || recs[0].URI != uris[0] || first.IsZero() {
 			b.Fatalf("loads %+v, first sample at %v", recs, first)
@@ -145,7 +145,7 @@ func BenchmarkStreamRanges(b *testing.B) {
 				r.res.reset()
 				m := r.mark()
 				r.transfer(1000+i, uris, tc.posMs)
-				r.waitEvent(m, player.EndOfQueue)
+				r.playThrough(m, 1)
 				recs := r.res.records()
 				if len(recs) != 1 {
 					b.Fatalf("%d loads", len(recs))
@@ -208,7 +208,7 @@ func BenchmarkStreamMemory(b *testing.B) {
 		})
 		m := r.mark()
 		r.transfer(2000+i, uris, 0)
-		r.waitEvent(m, player.EndOfQueue)
+		r.playThrough(m, 2)
 		r.sink.setEvery(nil)
 		for _, rec := range r.res.records() {
 			if rec.Prefetch {
@@ -228,13 +228,26 @@ func BenchmarkStreamMemory(b *testing.B) {
 // BenchmarkStream100Tracks: the live heap (after a GC) when the first of
 // 100 tracks (320 kbps, 6 s each, one album) has ended, after the tenth
 // and after the last, and the growth per track between the tenth and the
-// last. x-first is the heap after 100 tracks over the heap after one.
+// last. x-first is the heap after 100 tracks over the heap after one. The
+// heap holds the fake Spotify too, which keeps every request it answered:
+// fake-recorded-* say how much of the growth per track is that.
 func BenchmarkStream100Tracks(b *testing.B) {
 	r := newStreamRig(b, 320)
 	r.res.forget = true
 	tr := newBenchTrack(b, 320, 3, 0)
 	const tracks = 100
 	var h1, h10, h100, rss int64
+	// The fake records every request it answers (with its body) and every
+	// state PUT: part of the growth per track is its, not the speaker's.
+	var rec10, rec100 recorded
+	recordedNow := func() recorded {
+		var c recorded
+		for _, q := range r.svc.Fake.Requests() {
+			c.n++
+			c.body += int64(len(q.Body))
+		}
+		return c
+	}
 	for i := range b.N {
 		uris := r.publish(fmt.Sprintf("h%d-", i), tr.ogg, tr.durMs, tracks)
 		ended := 0
@@ -254,16 +267,18 @@ func BenchmarkStream100Tracks(b *testing.B) {
 					h1 += heap()
 				case 10:
 					h10 += heap()
+					rec10 = rec10.add(recordedNow())
+				case tracks:
+					h100 += heap()
+					rec100 = rec100.add(recordedNow())
+					rss += rssBytes(b)
 				}
-			case player.EndOfQueue:
-				h100 += heap()
-				rss += rssBytes(b)
 			}
 		}
 		r.mu.Unlock()
 		m := r.mark()
 		r.transfer(3000+i, uris, 0)
-		r.waitEvent(m, player.EndOfQueue)
+		r.playThrough(m, tracks)
 		r.mu.Lock()
 		r.onEvent = nil
 		r.mu.Unlock()
@@ -279,7 +294,14 @@ func BenchmarkStream100Tracks(b *testing.B) {
 	b.ReportMetric(float64(h100-h10)/n/(tracks-10)/1024, "KiB/track")
 	b.ReportMetric(float64(h100)/float64(h1), "x-first")
 	b.ReportMetric(float64(rss)/n/mib, "rss-MiB")
+	b.ReportMetric(float64(rec100.n-rec10.n)/n/(tracks-10), "fake-recorded-req/track")
+	b.ReportMetric(float64(rec100.body-rec10.body)/n/(tracks-10)/1024, "fake-recorded-body-KiB/track")
 }
+
+// recorded counts what the fake has recorded.
+type recorded struct{ n, body int64 }
+
+func (r recorded) add(o recorded) recorded { return recorded{r.n + o.n, r.body + o.body} }
 
 // BenchmarkStreamCPU: CPU time (user and system, the whole process) per
 // second of audio while the receiver fetches, decrypts and decodes a
@@ -298,7 +320,7 @@ func BenchmarkStreamCPU(b *testing.B) {
 		m := r.mark()
 		c0 := cpuTime(b)
 		r.transfer(4000+i, uris, 0)
-		r.waitEvent(m, player.EndOfQueue)
+		r.playThrough(m, 1)
 		path += cpuTime(b) - c0
 		c1 := cpuTime(b)
 		if _, err := decodeAll(tr.ogg); err != nil {
