@@ -12,6 +12,7 @@ import (
 	metadatapb "github.com/devgianlu/go-librespot/proto/spotify/metadata"
 
 	"github.com/speakerbox/speakerbox/audio/player"
+	"github.com/speakerbox/speakerbox/audio/source"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
 
@@ -150,13 +151,16 @@ func BenchmarkStreamRanges(b *testing.B) {
 				if len(recs) != 1 {
 					b.Fatalf("%d loads", len(recs))
 				}
-				// Closing waits for the stream's fetcher, so its counts are final.
-				ld := recs[0].Loaded
-				_ = ld.Close()
-				st, ok := ld.StreamStats()
+				// The track player owns (and closes) the stream; its counts
+				// are final once its fetcher is idle.
+				s, ok := recs[0].Loaded.Track.Source.(*source.Stream)
 				if !ok {
 					b.Fatal("no CDN stream")
 				}
+				if err := s.WaitIdle(r.ctx); err != nil {
+					b.Fatal(err)
+				}
+				st := s.Stats()
 				reqs += int64(st.Requests)
 				bytes += st.Bytes
 			}
@@ -214,7 +218,6 @@ func BenchmarkStreamMemory(b *testing.B) {
 			if rec.Prefetch {
 				prefetches++
 			}
-			_ = rec.Loaded.Close()
 		}
 	}
 	const mib = 1 << 20
