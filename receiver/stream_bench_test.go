@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,12 +28,19 @@ import (
 // (dealer, Connect state machine, track player), the loader's metadata,
 // key, storage-resolve and first chunk (key beside the other two), and
 // from the loaded stream to the first sample (decoder start: Spotify
-// header, Vorbis headers, the first pages, ring and output). Reference in
+// header, Vorbis headers, the decoder's read of the file's last page,
+// the first pages, ring and output); cdn-requests-before-sound counts the
+// range requests the fake saw before the first sample (read-ahead
+// included), tail-read-before-sound the share of starts in which one of
+// them fetched the file's last chunk (decode.Open reads the last page for
+// the length: a second round trip in series on the way to sound). Reference in
 // the same run: one HTTPS round trip to the fake (a 1-byte range request
 // on a warm connection); x-roundtrip is the start latency in those.
 func BenchmarkStreamStartLatency(b *testing.B) {
 	r := newStreamRig(b, 320)
-	tr := newBenchTrack(b, 320, 0, 0)
+	// 64 s (1.3 MB, ten chunks): the first chunk is not the last, so the
+	// requests before the first sample are told apart.
+	tr := newBenchTrack(b, 320, 0, 10)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 	uris := r.publish("lat", tr.ogg, tr.durMs, 1)
@@ -55,9 +63,25 @@ func BenchmarkStreamStartLatency(b *testing.B) {
 
 	ref := roundTrip(b, r)
 	var sum struct{ start, before, meta, key, resolve, chunk, load, dec time.Duration }
+	cdnBefore := 0  // CDN requests between the transfer and the first sample
+	tailBefore := 0 // iterations in which one of them read the file's last chunk
+	fileSize := int64(len(tr.ogg) + 167)
 	b.ResetTimer()
 	for i := range b.N {
 		t0, first, rec := one(i)
+		tail := false
+		for _, q := range r.svc.Fake.Requests() {
+			if q.Time.After(t0) && q.Time.Before(first) && strings.HasPrefix(q.Host, "audio-cdn") {
+				cdnBefore++
+				var from, to int64
+				if _, err := fmt.Sscanf(q.Header.Get("Range"), "bytes=%d-%d", &from, &to); err == nil && to >= fileSize-1 && from > 0 {
+					tail = true
+				}
+			}
+		}
+		if tail {
+			tailBefore++
+		}
 		sum.start += first.Sub(t0)
 		sum.before += rec.Asked.Sub(t0)
 		sum.dec += first.Sub(rec.Answered)
@@ -77,6 +101,8 @@ func BenchmarkStreamStartLatency(b *testing.B) {
 	b.ReportMetric(ms(sum.chunk/n), "firstchunk-ms")
 	b.ReportMetric(ms(sum.load/n), "load-ms")
 	b.ReportMetric(ms(sum.dec/n), "decoder-start-ms")
+	b.ReportMetric(float64(cdnBefore)/float64(b.N), "cdn-requests-before-sound")
+	b.ReportMetric(float64(tailBefore)/float64(b.N), "tail-read-before-sound")
 	b.ReportMetric(ms(ref), "roundtrip-ms")
 	b.ReportMetric(float64(sum.start/n)/float64(ref), "x-roundtrip")
 }
