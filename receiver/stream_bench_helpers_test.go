@@ -35,7 +35,8 @@ import (
 // as fast as it is fetched and decoded; what the sink sees is timed and
 // counted instead of stored. cmd/speakerbox's end-to-end test drives the
 // same parts through realMainWith and a FIFO; here the pipe and its reader
-// goroutine are left out, as they only add noise to a start latency.
+// goroutine are left out, as they only add noise to a start latency, and
+// so are cmd's amplifier gate and hooks (no amplifier, no hook commands).
 
 // streamRig is a running device and what the benchmarks look at.
 type streamRig struct {
@@ -57,7 +58,7 @@ func newStreamRig(tb testing.TB, kbps int) *streamRig {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // against a hang
 	tb.Cleanup(cancel)
 	svc := spotifytest.NewService(tb, spotifytest.APFakeConfig{})
-	r := &streamRig{tb: tb, ctx: ctx, svc: svc, sink: &benchSink{}, signal: make(chan struct{}, 1)}
+	r := &streamRig{tb: tb, ctx: ctx, svc: svc, sink: &benchSink{}, res: &timedResolver{}, signal: make(chan struct{}, 1)}
 	quiet := slog.New(slog.DiscardHandler)
 	tp, err := trackplayer.New(trackplayer.Config{
 		Audio: player.Config{Sink: r.sink, Sample: audio.FloatLE,
@@ -77,7 +78,6 @@ func newStreamRig(tb testing.TB, kbps int) *streamRig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r.res = &timedResolver{}
 	stored := spotifytest.StoredCredentials()
 	dev, err := receiver.NewDevice(receiver.DeviceConfig{
 		HTTP: svc.Fake.Client(), Dialer: svc.Dialer, Credentials: &stored, Player: tp,
