@@ -69,11 +69,16 @@ func publishTrackAt(t *testing.T, r *connectRun, name string, kbps, variant, rep
 	}
 	pub := spotifytest.PublishMedia(t, r.svc.Spclient, r.svc.CDN, r.svc.Dialer.APKeyTable, spotifytest.ServiceCDNHosts, it)
 	ft := faultTrack{uri: it.URI, pub: pub}
+	// An edit that replaced the audio (a corrupt file) leaves no
+	// reference: nothing of it may play.
 	if len(it.Ogg) == len(ogg) && &it.Ogg[0] == &ogg[0] {
 		ft.ref = referenceDecode(t, ogg)
 	}
 	return ft
 }
+
+// base62Of is the TRACK_ID the hooks name f by.
+func base62Of(f faultTrack) string { return strings.TrimPrefix(f.uri, "spotify:track:") }
 
 func (f faultTrack) path() string {
 	return "/audio/" + f.pub.MediaFileID(metadatapb.AudioFile_OGG_VORBIS_160)
@@ -570,16 +575,29 @@ func TestRunSkipsCorruptAndKeyRefusedTracks(t *testing.T) {
 		ps := p.Request.GetDevice().GetPlayerState()
 		return ps.GetTrack().GetUri() == first.uri && ps.GetIsPlaying() && !ps.GetIsBuffering()
 	})
-	var between []string // tracks the published state named on the way
+	var between []string // tracks the published state named playing on the way
 	r.pipe.readTo(r.ctx, len(first.ref)+halfSecond)
 	r.waitPut("playing the last track", func(p spotifytest.ConnectStatePut) bool {
 		ps := p.Request.GetDevice().GetPlayerState()
-		between = append(between, ps.GetTrack().GetUri())
+		if ps.GetIsPlaying() && !ps.GetIsBuffering() {
+			between = append(between, ps.GetTrack().GetUri())
+		}
 		return ps.GetTrack().GetUri() == last.uri && ps.GetIsPlaying() && !ps.GetIsBuffering()
 	})
-	for _, tr := range []faultTrack{corrupt, refused} {
-		if _, err := hl.wait(r.ctx, 0, "unavailable "+tr.uri[len("spotify:track:"):]); err != nil {
+	// In the context's order, each reported before the next one is
+	// loaded, and both before the last track changes in.
+	at := 0
+	for _, ev := range []string{"unavailable " + base62Of(corrupt), "loading " + base62Of(refused),
+		"unavailable " + base62Of(refused), "track_changed " + base62Of(last)} {
+		i, err := hl.wait(r.ctx, at, ev)
+		if err != nil {
 			t.Fatal(err)
+		}
+		at = i + 1
+	}
+	for _, u := range between {
+		if u == corrupt.uri || u == refused.uri {
+			t.Fatalf("the published state named %s as playing: %q", u, between)
 		}
 	}
 	got := r.playsToTheEnd(append(append([]float32(nil), first.ref...), last.ref...))
