@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 
+	metadatapb "github.com/devgianlu/go-librespot/proto/spotify/metadata"
+
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
 
@@ -12,9 +14,9 @@ import (
 // couple of range requests, thanks to the seek table.
 func TestRunPauseResumeSeekFromTheFake(t *testing.T) {
 	r := startConnectRun(t, "--audio.bitrate", "320")
-	// 32 s at 320 kbps: the stream's read-ahead (5 chunks of 128 KiB)
-	// holds about half of it.
-	a := r.publish("track", "long", 320, 4, 5)
+	// 77 s at 320 kbps (synthetic material comes out near 160 kbps): the
+	// stream's read-ahead (5 chunks of 128 KiB) holds about half of it.
+	a := r.publish("track", "long", 320, 4, 12)
 	b := r.publish("track", "next", 320, 5, 0)
 	refs := [][]float32{a.ref, b.ref}
 	r.transferItems("spotify:album:"+"0000000000000000000002", []playItem{a, b})
@@ -63,4 +65,72 @@ func TestRunPauseResumeSeekFromTheFake(t *testing.T) {
 	if n := continues(got, j, a.ref, heard); n < frameRate {
 		t.Fatalf("after the resume only %d samples follow the track", n)
 	}
+
+	// Seek far ahead, beyond what the stream has fetched: a couple of
+	// range requests at the seek table's offset, not the file up to it.
+	// (The decoder reads the file's last pages at the start, so the part
+	// not fetched is in the middle.)
+	durMs := int64(len(a.ref) / 2 * 1000 / frameRate)
+	target := durMs * 6 / 10
+	path := "/audio/" + a.pub.MediaFileID(metadatapb.AudioFile_OGG_VORBIS_320)
+	before := rangesOf(r.svc.CDN.CDNRanges(), path)
+	size := int64(len(a.pub.File))
+	near := size * target / durMs // about where the target is in the file
+	fetched := func(at int64) bool {
+		for _, rg := range before {
+			if at >= rg.First && at <= rg.Last {
+				return true
+			}
+		}
+		return false
+	}
+	if fetched(near-64<<10) || fetched(near) || fetched(near+64<<10) {
+		t.Fatalf("before the seek, the bytes around %d (of %d) are fetched; the test wants a part not fetched yet: %v", near, size, before)
+	}
+	cut = r.pipe.len()
+	r.command(map[string]any{"endpoint": "seek_to", "value": target})
+	r.waitPut("the seek's position", func(p spotifytest.ConnectStatePut) bool {
+		ps := playerState(p)
+		return ps.GetTrack().GetUri() == a.uri && ps.GetPositionAsOfTimestamp() == target
+	})
+	j = r.awaitPiece("the seek's target", cut, a.ref, 2*msFrame(target), refs...)
+	got = r.pipe.samples()
+	r.pipe.readTo(r.ctx, j+frameRate)
+	got = r.pipe.samples()
+	if n := continues(got, j, a.ref, 2*msFrame(target)); n < frameRate {
+		t.Fatalf("after the seek only %d samples follow the track from %d ms", n, target)
+	}
+	after := rangesOf(r.svc.CDN.CDNRanges(), path)[len(before):]
+	var bytes int64
+	for _, rg := range after {
+		bytes += rg.Bytes
+	}
+	t.Logf("seek to %d ms (byte ~%d of %d): %d range requests, %d bytes: %v", target, near, size, len(after), bytes, after)
+	// The seek's first request is for the chunk at the target, and
+	// nothing between what was fetched and it is read: the seek table sent
+	// the stream straight there. (What follows is the stream's read-ahead.)
+	if len(after) == 0 || after[0].First > near || after[0].Last < near-128<<10 {
+		t.Fatalf("the seek's first range is not at the target (byte ~%d): %v", near, after)
+	}
+	for _, rg := range after {
+		if rg.First < after[0].First {
+			t.Errorf("after the seek, bytes before the target were fetched: %v", rg)
+		}
+	}
+
+	// skip_next/skip_prev are not asserted yet: on this run the state
+	// after skip_next never showed the next track playing (see the
+	// report); b stays published so that a context follows a.
+	_ = b
+}
+
+// rangesOf keeps the CDN requests for path.
+func rangesOf(all []spotifytest.CDNRange, path string) []spotifytest.CDNRange {
+	var out []spotifytest.CDNRange
+	for _, rg := range all {
+		if rg.Path == path {
+			out = append(out, rg)
+		}
+	}
+	return out
 }
