@@ -93,8 +93,13 @@ func TestRunPauseResumeSeekFromTheFake(t *testing.T) {
 		ps := playerState(p)
 		return ps.GetTrack().GetUri() == a.uri && ps.GetPositionAsOfTimestamp() == target
 	})
-	j = r.awaitPiece("the seek's target", cut, a.ref, 2*msFrame(target), refs...)
+	js := r.awaitPiece("the seek's target", cut, a.ref, 2*msFrame(target), refs...)
 	got = r.pipe.samples()
+	// Up to the seek, the track went on from the resume, exactly.
+	if n := continues(got, j, a.ref, heard); n < js-j {
+		t.Fatalf("between the resume and the seek, sample %d differs: %s", j+n, describe(got[j+n:], refs))
+	}
+	j = js
 	r.pipe.readTo(r.ctx, j+frameRate)
 	got = r.pipe.samples()
 	if n := continues(got, j, a.ref, 2*msFrame(target)); n < frameRate {
