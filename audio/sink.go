@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -80,7 +81,9 @@ type Sink interface {
 	// device's pace (sinks without a clock return at once).
 	Write(p []byte) (int, error)
 	// Pause stops sound at once, dropping what the device holds; Resume
-	// makes the device ready to take frames again.
+	// makes the device ready to take frames again. A sink that cannot take
+	// back what it was given (a pipe) returns ErrCannotDrop: everything
+	// written will still be heard.
 	Pause() error
 	Resume() error
 	// Drain blocks until everything written has been played.
@@ -90,6 +93,11 @@ type Sink interface {
 	// Close releases the device. Close after Close is a no-op.
 	Close() error
 }
+
+// ErrCannotDrop is returned by the Pause of a sink whose written audio is
+// out of its hands: the player then counts all of it as heard, rather than
+// playing it again after a pause.
+var ErrCannotDrop = errors.New("the output cannot take back audio already written")
 
 // XrunCounter is implemented by sinks that can under-run (ALSA).
 type XrunCounter interface {

@@ -181,9 +181,11 @@ func (s *PipeSink) Interrupt() {
 	}
 }
 
-// Pause and Resume have nothing to do: what sits in the pipe belongs to the
-// reader now.
-func (s *PipeSink) Pause() error  { return nil }
+// Pause cannot drop anything: what sits in the pipe belongs to the reader
+// now, and will be played. It says so (ErrCannotDrop), so that a pause
+// does not send the decoder back over audio the reader has, which would be
+// heard twice. Resume has nothing to do.
+func (s *PipeSink) Pause() error  { return ErrCannotDrop }
 func (s *PipeSink) Resume() error { return nil }
 
 // Drain cannot know when the reader has played what it read; it only makes

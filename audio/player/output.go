@@ -249,6 +249,12 @@ func (o *out) dropOnPause() {
 		return
 	}
 	if err := o.sink.Pause(); err != nil {
+		if errors.Is(err, audio.ErrCannotDrop) {
+			// Everything written will be heard: the pause takes effect
+			// after it, and resuming continues from there.
+			p.setPosition(o.cur.track.ID, ms(o.lastFrame, o.cur.rate))
+			return
+		}
 		p.log.Warn("drop audio on pause", "err", err)
 		return
 	}

@@ -56,6 +56,10 @@ func startConnectRun(t *testing.T, extra ...string) *connectRun {
 	}
 	go func() { r.code <- realMainWith(runCtx, access, args, nil, io.Discard, r.log) }()
 	t.Cleanup(func() {
+		// A test that failed mid-way left the speaker blocked on the
+		// pipe; `run` does not interrupt its sink on shutdown, so the
+		// reader goes first.
+		r.pipe.closeRead()
 		r.stop()
 		<-r.code
 		if t.Failed() {
@@ -123,6 +127,8 @@ type pacedReader struct {
 	path   string
 	target chan int // read until this many samples
 	done   chan error
+	rd     *os.File
+	once   sync.Once
 	mu     sync.Mutex
 	got    []float32
 }
@@ -143,7 +149,9 @@ func newPacedReader(t *testing.T, path string) *pacedReader {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pacedReader{t: t, path: path, target: make(chan int), done: make(chan error)}
+	// done has room for the error of a read cut by closeRead, which no
+	// readTo may be waiting for.
+	p := &pacedReader{t: t, path: path, target: make(chan int), done: make(chan error, 1), rd: rd}
 	go func() {
 		buf := make([]byte, 4096)
 		var rest []byte
@@ -171,10 +179,14 @@ func newPacedReader(t *testing.T, path string) *pacedReader {
 	t.Cleanup(func() {
 		close(p.target)
 		_ = wr.Close()
-		_ = rd.Close()
+		p.closeRead()
 	})
 	return p
 }
+
+// closeRead closes the reading end: a write of the speaker's blocked on
+// the pipe fails.
+func (p *pacedReader) closeRead() { p.once.Do(func() { _ = p.rd.Close() }) }
 
 func (p *pacedReader) len() int {
 	p.mu.Lock()
