@@ -137,7 +137,9 @@ func SpotifyBytes(tb testing.TB, ogg []byte, key []byte, n spotifyhdr.Normalisat
 	tb.Helper()
 	st, err := spotifyhdr.SeekTableFor(ogg)
 	if err != nil {
-		tb.Fatal(err)
+		// A stream cut short or damaged on purpose has no table to
+		// give; its header carries the loudness alone.
+		return encrypt(tb, spotifyhdr.Build(n), ogg, key)
 	}
 	return encrypt(tb, spotifyhdr.BuildWithSeek(n, st), ogg, key)
 }

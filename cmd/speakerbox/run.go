@@ -92,6 +92,9 @@ func runSpeaker(ctx context.Context, a *app) error {
 		return err
 	}
 	defer pl.Close()
+	// A pipe whose reader stopped reading (a hung snapserver) must not
+	// hold up the shutdown: the end of ctx interrupts its write.
+	defer interruptOnCancel(ctx, sink)()
 	local := watchLocalVolume(ctx, a, sink, pl)
 
 	// `speakerbox login` run beside the speaker leaves a request for the
