@@ -527,6 +527,9 @@ func (l *loop) apply(effs []connect.Effect, reply func(bool)) {
 			if l.ch != nil {
 				l.inactive = l.ch.pub.Inactive()
 			}
+		case connect.GaveUp:
+			l.log.Warn("stopped: tracks in a row could not be played; pick something else in the app",
+				"tracks", e.Failures, "last_reason", e.Reason)
 		case connect.AmplifierIdle:
 			if l.d.cfg.Amp != nil {
 				l.d.cfg.Amp.Idle()

@@ -958,9 +958,12 @@ func TestPlayerEventsAndPrefetch(t *testing.T) {
 	if one[PlayerLoad](t, effs).URI != turi(1) {
 		t.Fatal(effs)
 	}
-	_, effs = step(t, s, t0, TrackUnavailable{PlaybackID: s.playbackID})
+	_, effs = step(t, s, t0, TrackUnavailable{PlaybackID: s.playbackID, Reason: "audio key refused"})
 	one[PlayerStop](t, effs)
 	none[PlayerLoad](t, effs)
+	if g := one[GaveUp](t, effs); g.Failures != 2 || g.Reason != "audio key refused" {
+		t.Fatal(g)
+	}
 }
 
 func TestResumeAfterTheEnd(t *testing.T) {

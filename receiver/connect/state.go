@@ -218,6 +218,7 @@ func Step(s State, in Input) (State, []Effect) {
 		}
 		st.s.failures++
 		if st.s.failures >= st.s.cfg.MaxFailures {
+			st.emit(GaveUp{Failures: st.s.failures, Reason: ev.Reason})
 			st.stop()
 		} else {
 			st.next(false)

@@ -44,7 +44,7 @@ type Config struct {
 	MaxWalkTime  time.Duration // time spent looking for a track (10 s)
 	LoadTimeout  time.Duration // a load with no result after this failed (20 s)
 	MaxQueue     int           // queued tracks (1000)
-	MaxFailures  int           // unplayable tracks in a row before stopping (50)
+	MaxFailures  int           // unplayable tracks in a row before stopping (10)
 	PrefetchLead time.Duration // prefetch the next track this long before the end (30 s)
 }
 
@@ -71,7 +71,7 @@ func (c *Config) withDefaults() {
 		c.MaxQueue = 1000
 	}
 	if c.MaxFailures <= 0 {
-		c.MaxFailures = 50
+		c.MaxFailures = 10
 	}
 	if c.PrefetchLead <= 0 {
 		c.PrefetchLead = 30 * time.Second
@@ -273,6 +273,15 @@ type SaveVolume struct{ Volume uint32 }
 // Logout: the user logged out from an app; drop the session.
 type Logout struct{}
 
+// GaveUp: Failures tracks in a row could not be played, so playback
+// stopped rather than walk the whole context; Reason is the last one's.
+// The loop tells the owner (the log), since nothing plays and the app
+// shows only a stopped player.
+type GaveUp struct {
+	Failures int
+	Reason   string
+}
+
 func (Reply) isEffect()           {}
 func (Hook) isEffect()            {}
 func (PlayerLoad) isEffect()      {}
@@ -290,3 +299,4 @@ func (PublishInactive) isEffect() {}
 func (AmplifierIdle) isEffect()   {}
 func (SaveVolume) isEffect()      {}
 func (Logout) isEffect()          {}
+func (GaveUp) isEffect()          {}
