@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/speakerbox/speakerbox/audio"
 	"github.com/speakerbox/speakerbox/audio/audiotest"
-	"github.com/speakerbox/speakerbox/audio/decode"
+	"github.com/speakerbox/speakerbox/audio/decode/decodetest"
 	"github.com/speakerbox/speakerbox/audio/gain"
 	"github.com/speakerbox/speakerbox/audio/source"
 )
@@ -24,25 +23,7 @@ func plainTrack(t testing.TB, id string, b []byte) Track {
 	return Track{ID: id, Source: bytes.NewReader(b), Size: int64(len(b))}
 }
 
-func decodeAll(t testing.TB, b []byte) []float32 {
-	t.Helper()
-	d, err := decode.Open(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []float32
-	buf := make([]float32, 4096)
-	for {
-		n, err := d.Read(buf)
-		out = append(out, buf[:n]...)
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func decodeAll(t testing.TB, b []byte) []float32 { return decodetest.All(t, b) }
 
 func floats(b []byte) []float32 {
 	f := make([]float32, len(b)/4)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -14,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/speakerbox/speakerbox/audio/decode"
+	"github.com/speakerbox/speakerbox/audio/decode/decodetest"
 	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
@@ -99,25 +98,7 @@ func (r *connectRun) shutdown() int {
 
 // referenceDecode is what our decoder makes of ogg: the speaker must play
 // exactly this.
-func referenceDecode(t *testing.T, ogg []byte) []float32 {
-	t.Helper()
-	d, err := decode.Open(bytes.NewReader(ogg), int64(len(ogg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pcm []float32
-	buf := make([]float32, 4096)
-	for {
-		n, err := d.Read(buf)
-		pcm = append(pcm, buf[:n]...)
-		if err == io.EOF {
-			return pcm
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+func referenceDecode(t *testing.T, ogg []byte) []float32 { return decodetest.All(t, ogg) }
 
 // pacedReader reads the speaker's pipe output only as far as the test
 // lets it: the player blocks when the pipe and its ring are full, so what

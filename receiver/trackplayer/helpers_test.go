@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/speakerbox/speakerbox/audio"
 	"github.com/speakerbox/speakerbox/audio/audiotest"
-	"github.com/speakerbox/speakerbox/audio/decode"
+	"github.com/speakerbox/speakerbox/audio/decode/decodetest"
 	"github.com/speakerbox/speakerbox/audio/gain"
 	"github.com/speakerbox/speakerbox/audio/player"
 	"github.com/speakerbox/speakerbox/receiver/apconn"
@@ -65,23 +64,8 @@ func newSong(t testing.TB, n, variant int) song {
 
 func decodeSong(t testing.TB, variant int) song {
 	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: rate, Channels: 2, Kbps: 96, Variant: variant}))
-	d, err := decode.Open(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pcm []float32
-	buf := make([]float32, 4096)
-	for {
-		k, err := d.Read(buf)
-		pcm = append(pcm, buf[:k]...)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return song{ogg: b, pcm: pcm, durMs: d.Length() * 1000 / int64(d.Rate())}
+	pcm := decodetest.All(t, b)
+	return song{ogg: b, pcm: pcm, durMs: int64(len(pcm)/2) * 1000 / rate}
 }
 
 // from is the reference from ms on.
