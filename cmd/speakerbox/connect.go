@@ -9,7 +9,6 @@ import (
 	"github.com/speakerbox/speakerbox/audio/alsasink"
 	"github.com/speakerbox/speakerbox/receiver"
 	"github.com/speakerbox/speakerbox/receiver/apconn"
-	"github.com/speakerbox/speakerbox/receiver/hooks"
 	"github.com/speakerbox/speakerbox/receiver/playback"
 	"github.com/speakerbox/speakerbox/receiver/spclient"
 	"github.com/speakerbox/speakerbox/receiver/trackload"
@@ -48,7 +47,7 @@ func (a *app) spotifyAccess(deviceID string) spotifyAccess {
 // configured output, exactly as `speakerbox play` builds it (gate and
 // hooks from out), behind the track player, whose resolver is a track
 // loader on each logged-in session. The caller closes it.
-func newConnectPlayer(a *app, out *playback.Output, access spotifyAccess) (*trackplayer.Player, audio.Sink, error) {
+func newConnectPlayer(a *app, out *playback.Output, hk trackplayer.Hooks, access spotifyAccess) (*trackplayer.Player, audio.Sink, error) {
 	log := a.log.With("component", "player")
 	sink, err := newSink(a.cfg, log)
 	if err != nil {
@@ -68,7 +67,7 @@ func newConnectPlayer(a *app, out *playback.Output, access spotifyAccess) (*trac
 			return trackload.New(trackload.Config{Spclient: sp, Keys: conn, Account: conn, CDN: access.CDN,
 				Bitrate: bitrate, Log: loadLog})
 		},
-		Hooks: hookEmitter{out},
+		Hooks: hk,
 		Log:   log,
 	})
 	if err != nil {
@@ -108,9 +107,3 @@ func watchLocalVolume(ctx context.Context, a *app, sink audio.Sink, pl *trackpla
 	})
 	return local
 }
-
-// hookEmitter hands hook events to the amplifier glue, which runs them in
-// order with its own.
-type hookEmitter struct{ out *playback.Output }
-
-func (h hookEmitter) Emit(ev hooks.Event) { h.out.Event(ev) }

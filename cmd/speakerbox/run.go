@@ -87,7 +87,13 @@ func runSpeaker(ctx context.Context, a *app) error {
 	store := creds.NewStore(a.cfg.StateDir, a.log.With("component", "credentials"), time.Now)
 	access := a.spotifyAccess(deviceID)
 
-	pl, sink, err := newConnectPlayer(a, out, access)
+	// Hook events of the player and the device go to the amplifier glue;
+	// the device's session events also keep the ZeroConf API's activeUser
+	// in step. The API is made after the device, so the hooks reach it
+	// through zc, set before anything runs.
+	var zc *zeroconfsrv.Server
+	hk := sessionHooks{out: out, active: func(user string) { zc.Handler().SetActiveUser(user) }}
+	pl, sink, err := newConnectPlayer(a, out, hk, access)
 	if err != nil {
 		return err
 	}
@@ -116,10 +122,6 @@ func runSpeaker(ctx context.Context, a *app) error {
 		a.log.Info("no stored credentials; waiting for a phone to connect")
 	}
 
-	// The device reports logins to the ZeroConf API (activeUser) through
-	// its session hooks; the API is made after the device, so the hooks
-	// reach it through this variable, set before anything runs.
-	var zc *zeroconfsrv.Server
 	dev, err = receiver.NewDevice(receiver.DeviceConfig{
 		HTTP:        access.HTTP,
 		Dialer:      access.Dialer,
@@ -132,10 +134,8 @@ func runSpeaker(ctx context.Context, a *app) error {
 		LoggedOut: func(user string) {
 			a.log.Info("logged out from an app; waiting for a phone to connect", "user", redact.Username(user))
 		},
-		Player: pl,
-		Hooks: sessionHooks{out: out, active: func(user string) {
-			zc.Handler().SetActiveUser(user)
-		}},
+		Player:          pl,
+		Hooks:           hk,
 		Amp:             out,
 		LocalVolume:     local,
 		StateDir:        a.cfg.StateDir,
@@ -206,9 +206,9 @@ func (r deviceReceiver) OnLogin(ctx context.Context, c creds.Credentials) { _ = 
 
 func (r deviceReceiver) OnReset(ctx context.Context) { _ = r.d.Logout(ctx) }
 
-// sessionHooks passes the device's hook events on to the amplifier glue
-// (which runs them in order with the sink's) and keeps the ZeroConf API's
-// activeUser in step with the session.
+// sessionHooks passes hook events on to the amplifier glue (which runs
+// them in order with the sink's) and keeps the ZeroConf API's activeUser
+// in step with the session.
 type sessionHooks struct {
 	out    *playback.Output
 	active func(user string)
