@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -242,7 +243,10 @@ func FuzzDecodeStorageResolve(f *testing.F) {
 			t.Fatal("no error and no URLs")
 		}
 		for _, u := range urls {
-			if !strings.HasPrefix(u.URL, "https://") {
+			// Schemes are case-insensitive (RFC 3986 3.1): "HTTPS://" is
+			// https, so the check parses rather than compares prefixes.
+			p, err := url.Parse(u.URL)
+			if err != nil || p.Scheme != "https" || p.Host == "" {
 				t.Fatalf("URL %q passed", u.URL)
 			}
 		}
