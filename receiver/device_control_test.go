@@ -135,3 +135,37 @@ func TestDeviceControlDrivesPlayerAndApps(t *testing.T) {
 		t.Fatalf("volume PUT lost the session: %v", p.Request)
 	}
 }
+
+// While the chain to Spotify is rebuilt the music goes on, and so does
+// the control API: a pause reaches the player at once, and the next
+// registration shows the apps the paused state.
+func TestDeviceControlDuringRebuild(t *testing.T) {
+	gd := &gateDialer{gate: make(chan struct{}, 1)}
+	gd.gate <- struct{}{} // the first login goes through
+	e := newDevEnvPre(t, func(e *devEnv) { gd.devDialer = e.dialer }, func(c *DeviceConfig) { c.Dialer = gd })
+	e.startPlaying()
+	at := len(e.player.Calls())
+	_, conns := e.dialer.state()
+	conns[0].lose()
+	st := e.waitStatus("playing, offline", func(st Status) bool { return !st.Online })
+	if st.State != SessionPlaying || st.TrackURI != turi(0) {
+		t.Fatalf("during the rebuild: %+v", st)
+	}
+	e.control(Control{Kind: ControlPause})
+	if _, err := e.player.waitCall(e.ctx, at, "pause"); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.dev.Status(); st.State != SessionPaused || st.Online {
+		t.Fatalf("paused during the rebuild: %+v", st)
+	}
+	gd.gate <- struct{}{} // the rebuild may log in now
+	id2, err := e.ds.WaitConnection(e.ctx, 2)
+	e.must(err)
+	p := e.waitPut("NEW_DEVICE on "+id2, func(p spotifytest.ConnectStatePut) bool {
+		return p.ConnectionID == id2 && p.Reason == connectpb.PutStateReason_NEW_DEVICE
+	})
+	if ps := p.Request.GetDevice().GetPlayerState(); !p.Request.GetIsActive() || !ps.GetIsPaused() || ps.GetTrack().GetUri() != turi(0) {
+		t.Fatalf("registration after the rebuild: active %v, %v", p.Request.GetIsActive(), ps)
+	}
+	e.waitStatus("paused, online", func(st Status) bool { return st.Online && st.State == SessionPaused })
+}
