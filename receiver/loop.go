@@ -57,7 +57,7 @@ type loop struct {
 	ch         *chain
 	failures   int
 	retry      <-chan time.Time
-	clock      clockGate // waits for a plausible wall clock (clockwait.go)
+	clock      clockGate   // waits for a plausible wall clock (clockwait.go)
 	dealerLost *time.Timer // armed while the chain's dealer is disconnected
 
 	ticks    <-chan time.Time
