@@ -3,6 +3,7 @@ module github.com/speakerbox/speakerbox
 go 1.26.8
 
 require (
+	github.com/beevik/ntp v1.5.0
 	github.com/coder/websocket v1.8.14
 	github.com/devgianlu/go-librespot v0.7.4
 	github.com/gen2brain/alsa v0.6.0
@@ -19,7 +20,6 @@ require (
 )
 
 require (
-	github.com/beevik/ntp v1.5.0 // indirect
 	github.com/cenkalti/backoff v2.2.1+incompatible // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
