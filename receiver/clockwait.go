@@ -56,6 +56,18 @@ func (g *clockGate) settled(now time.Time) bool {
 		(g.notAfter.IsZero() || !now.After(g.notAfter))
 }
 
+// clockAtStart says at once when the clock is before the floor, even with
+// no login to attempt yet (a speaker waiting for a phone), so that the log
+// of a fresh boot tells why nothing will reach Spotify; the wait itself
+// starts with the first attempt.
+func (l *loop) clockAtStart() {
+	now, floor := l.d.cfg.Now(), l.d.cfg.ClockFloor
+	if !floor.IsZero() && now.Before(floor) {
+		l.clockWarn(ClockWrongMsg, "now", stamp(now), "reason", "before the last known time",
+			"last_known_time", stamp(floor))
+	}
+}
+
 // clockHolds is asked before every login attempt: it reports whether the
 // attempt must wait for the clock, and if so arms l.retry for the next
 // look. The first look compares the clock with ClockFloor, so that a clock

@@ -132,7 +132,7 @@ func TestDeviceWaitsForClockFloor(t *testing.T) {
 	if len(e.f.Requests()) != 0 {
 		t.Fatalf("HTTPS requests with the clock at 1970: %v", e.f.Requests())
 	}
-	if n := strings.Count(e.logs.String(), ClockWrongMsg); n != 1 {
+	if n := strings.Count(e.logs.String(), "level=WARN msg=\""+ClockWrongMsg); n != 1 {
 		t.Errorf("the wrong clock was logged %d times, want once:\n%s", n, e.logs.String())
 	}
 
@@ -175,7 +175,7 @@ func TestDeviceWaitsOnCertificateTime(t *testing.T) {
 			if dials, _ := e.dialer.state(); dials != 1 {
 				t.Fatalf("%d login attempts with the clock unchanged, want the first only", dials)
 			}
-			if n := strings.Count(e.logs.String(), tc.msg); n != 1 {
+			if n := strings.Count(e.logs.String(), "level=WARN msg=\""+tc.msg); n != 1 {
 				t.Errorf("the certificate-time error was logged %d times, want once:\n%s", n, e.logs.String())
 			}
 
@@ -240,5 +240,55 @@ func TestCertTimeErrorOnlyTime(t *testing.T) {
 		if _, got := certTimeError(tc.err); got != tc.want {
 			t.Errorf("certTimeError(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// lineWriter tells of every log line that contains match.
+type lineWriter struct {
+	match string
+	seen  chan string
+}
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.match) {
+		w.seen <- string(p)
+	}
+	return len(p), nil
+}
+
+// A speaker with no login yet, at 1970: the log says at once why nothing
+// will reach Spotify; the phone's login then waits for the clock.
+func TestDeviceSaysClockWrongAtStart(t *testing.T) {
+	clk := newWallClock(time.Unix(5, 0))
+	floor := time.Now().Add(-time.Hour).Truncate(time.Second)
+	seen := lineWriter{match: ClockWrongMsg, seen: make(chan string, 8)}
+	e := newDevEnv(t, clockOpts(clk, floor, false), func(c *DeviceConfig) {
+		c.Credentials = nil
+		c.Log = slog.New(slog.NewTextHandler(seen, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	var line string
+	select {
+	case line = <-seen.seen:
+	case <-e.ctx.Done():
+		t.Fatal("nothing logged about the clock at start")
+	}
+	want := fmt.Sprintf(`level=WARN msg=%q now=1970-01-01T00:00:05Z reason="before the last known time" last_known_time=%s`,
+		ClockWrongMsg, floor.UTC().Format(time.RFC3339))
+	if !strings.Contains(line, want) {
+		t.Errorf("logged %q, want %s", line, want)
+	}
+	e.must(e.dev.Login(e.ctx, creds.Credentials{Username: "u", AuthType: creds.AuthStoredSpotify, AuthData: []byte("b")}))
+	poll := clk.nextPoll(t, e.ctx)
+	if dials, _ := e.dialer.state(); dials != 0 {
+		t.Fatalf("%d login attempts with the clock at 1970", dials)
+	}
+	// The wait is not a second warning.
+	if l := <-seen.seen; !strings.Contains(l, "level=DEBUG") {
+		t.Errorf("the wait logged %q, want it at debug level", l)
+	}
+	clk.Set(time.Now())
+	poll <- clk.Now()
+	if _, err := e.ds.WaitConnection(e.ctx, 1); err != nil {
+		t.Fatal(err)
 	}
 }

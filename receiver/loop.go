@@ -94,6 +94,7 @@ func (d *Device) Run(ctx context.Context) error {
 
 func (l *loop) run(ctx context.Context) error {
 	d := l.d
+	l.clockAtStart()
 	playerEvents := d.cfg.Player.Events()
 	local := d.cfg.LocalVolume
 	defer l.stopTicks()
