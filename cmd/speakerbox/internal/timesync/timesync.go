@@ -85,6 +85,9 @@ type Config struct {
 
 	// Timeout bounds one query (5 s).
 	Timeout time.Duration
+	// Dial opens the socket to a server ("host:port"), closing it when
+	// ctx ends; nil is UDP. Tests replace it.
+	Dial func(ctx context.Context, local, remote string) (net.Conn, error)
 	// Retry backoff after a failed round: from MinBackoff (2 s) doubling
 	// to MaxBackoff (5 min), each wait drawn from the upper half.
 	MinBackoff, MaxBackoff time.Duration
@@ -121,6 +124,9 @@ func New(cfg Config) (*Syncer, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = dialUDP
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
@@ -205,7 +211,7 @@ func (s *Syncer) Sync(ctx context.Context) error {
 			return ctx.Err()
 		}
 		resp, err := ntp.QueryWithOptions(server, ntp.QueryOptions{Timeout: s.cfg.Timeout, GetSystemTime: s.cfg.Now,
-			Dialer: func(local, remote string) (net.Conn, error) { return dialUDP(ctx, local, remote) }})
+			Dialer: func(local, remote string) (net.Conn, error) { return s.cfg.Dial(ctx, local, remote) }})
 		if err == nil {
 			err = resp.Validate()
 		}
