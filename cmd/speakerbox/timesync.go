@@ -77,8 +77,11 @@ func timesyncCommand() *command {
 				if err != nil {
 					return err
 				}
-				a.log.Info("setting the clock from NTP", "servers", a.cfg.Time.Servers,
-					"last_known_time", s.Floor().UTC().Format(time.RFC3339))
+				known := "none"
+				if f := s.Floor(); !f.IsZero() {
+					known = f.UTC().Format(time.RFC3339)
+				}
+				a.log.Info("setting the clock from NTP", "servers", a.cfg.Time.Servers, "last_known_time", known)
 				if *once {
 					return s.Once(ctx)
 				}
