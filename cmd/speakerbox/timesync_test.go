@@ -39,4 +39,3 @@ func TestClockFloor(t *testing.T) {
 		t.Errorf("floor %v, want the saved %v", got, later)
 	}
 }
-
