@@ -50,7 +50,9 @@ type clockGate struct {
 	warned bool
 }
 
-// settled reports whether now satisfies the bounds of the wait.
+// settled reports whether now satisfies the bounds of the wait. The bounds
+// (a floor from a file, a certificate's dates) carry no monotonic reading,
+// so these compare wall clocks, which is what a clock being set changes.
 func (g *clockGate) settled(now time.Time) bool {
 	return (g.notBefore.IsZero() || !now.Before(g.notBefore)) &&
 		(g.notAfter.IsZero() || !now.After(g.notAfter))
