@@ -1,7 +1,10 @@
 # Speakerbox build. Every binary is CGO_ENABLED=0 and static.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+# The build time is the last commit's (reproducible); the clock is never
+# trusted before it (see speakerbox timesync).
+BUILDTIME ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.buildTime=$(BUILDTIME)
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 DIST     := dist
 FUZZTIME ?= 10s

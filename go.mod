@@ -3,6 +3,7 @@ module github.com/speakerbox/speakerbox
 go 1.26.0
 
 require (
+	github.com/beevik/ntp v1.5.0
 	github.com/coder/websocket v1.8.14
 	github.com/devgianlu/go-librespot v0.7.4
 	github.com/gen2brain/alsa v0.6.0

@@ -3,8 +3,10 @@ package buildroot
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestClockScript runs S20clock under BusyBox in a temporary root, with
@@ -82,5 +84,85 @@ func TestClockScript(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(r.dir, "run/clock-save.pid")); !os.IsNotExist(err) {
 			t.Errorf("%s: the saver's pid file stays: %v", tc.name, err)
 		}
+	}
+}
+
+// TestClockScriptTimesync: in an image without ntpd but with the speaker's
+// binary, start leaves `speakerbox timesync` running in the background (boot
+// does not wait for it) with the image's configuration and state directory,
+// its output going to the log; stop ends it with TERM (it saves the time
+// itself), waits for it, and saves the time too. The binary is a fake: the
+// real one would set the host's clock.
+func TestClockScriptTimesync(t *testing.T) {
+	r := newScriptRoot(t)
+	copyFile(t, filepath.Join(overlay, "etc/init.d/S20clock"), filepath.Join(r.dir, "etc/init.d/S20clock"))
+	os.Remove(filepath.Join(r.dir, "bin/ntpd"))
+	args := filepath.Join(r.dir, "fake-args")
+	logFile := filepath.Join(r.dir, "timesync.log")
+	fake := "#!" + r.busybox + " sh\n" +
+		"echo \"$*\" >>" + args + "\n" +
+		"trap 'kill $s; echo terminated >>" + args + "; exit 0' TERM\n" +
+		"echo 'level=INFO msg=\"setting the clock from NTP\"'\n" +
+		"sleep 3600 &\ns=$!\nwait $s\n"
+	if err := os.WriteFile(filepath.Join(r.dir, "usr/bin/speakerbox"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	now := filepath.Join(r.dir, "fake-now")
+	if err := os.WriteFile(now, []byte("5000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	date := filepath.Join(r.dir, "fake-date")
+	if err := os.WriteFile(date, []byte("#!"+r.busybox+" sh\n[ \"$1\" = +%s ] && cat "+now+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.env = append(r.env, "DATE_CMD="+date, "LOG_CMD=tee -a "+logFile)
+	read := func(p string) string {
+		b, _ := os.ReadFile(p)
+		return string(b)
+	}
+	// waitFor polls for what the background processes (not ours to
+	// synchronise with) have done; the deadline only bounds a failure.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; args %q, log %q", what, read(args), read(logFile))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	out, code := r.run("etc/init.d/S20clock", "start")
+	if code != 0 || !strings.Contains(out, "clock: no ntpd in this image; speakerbox timesync sets the clock in the background") {
+		t.Fatalf("start: %d %q", code, out)
+	}
+	pidFile := filepath.Join(r.dir, "run/clock-sync.pid")
+	waitFor("timesync started and logging", func() bool {
+		return strings.Contains(read(logFile), "setting the clock from NTP") && read(pidFile) != ""
+	})
+	want := "timesync --config " + r.dir + "/etc/speakerbox/speakerbox.yaml --state_dir " + r.dir + "/var/lib/speakerbox\n"
+	if got := read(args); got != want {
+		t.Errorf("speakerbox ran with %q, want %q", got, want)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(read(pidFile)))
+	if err != nil || !alive(pid) {
+		t.Fatalf("pid file %q: not a running timesync (%v)", read(pidFile), err)
+	}
+
+	os.WriteFile(now, []byte("7000\n"), 0o644)
+	if out, code := r.run("etc/init.d/S20clock", "stop"); code != 0 {
+		t.Fatalf("stop: %d %q", code, out)
+	}
+	// stop waited for it: it has ended by the time stop returns.
+	if !strings.HasSuffix(read(args), "terminated\n") {
+		t.Errorf("timesync was not sent TERM before stop returned: %q", read(args))
+	}
+	waitFor("timesync reaped", func() bool { return !alive(pid) })
+	if got := read(filepath.Join(r.dir, "var/lib/speakerbox/clock")); got != "7000\n" {
+		t.Errorf("saved %q after stop, want 7000", got)
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("the pid file stays: %v", err)
 	}
 }

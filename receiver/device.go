@@ -142,6 +142,13 @@ type DeviceConfig struct {
 	DealerMinBackoff, DealerMaxBackoff time.Duration
 	// Seed seeds the state machine's generator; 0 picks a random one.
 	Seed uint64
+
+	// ClockFloor is the earliest time the wall clock can plausibly read
+	// (the build time, or the time saved at the last shutdown); while Now
+	// is before it the device logs ClockWrongMsg and does not try TLS.
+	// Zero: no floor. A certificate-time TLS error also waits for the
+	// clock rather than spending the backoff (clockwait.go).
+	ClockFloor time.Time
 }
 
 // Device is the whole Connect receiver: it logs in, keeps the chain of

@@ -57,6 +57,7 @@ type loop struct {
 	ch         *chain
 	failures   int
 	retry      <-chan time.Time
+	clock      clockGate   // waits for a plausible wall clock (clockwait.go)
 	dealerLost *time.Timer // armed while the chain's dealer is disconnected
 
 	ticks    <-chan time.Time
@@ -95,6 +96,7 @@ func (d *Device) Run(ctx context.Context) error {
 
 func (l *loop) run(ctx context.Context) error {
 	d := l.d
+	l.clockAtStart()
 	playerEvents := d.cfg.Player.Events()
 	local := d.cfg.LocalVolume
 	defer l.stopTicks()
@@ -142,7 +144,7 @@ func (l *loop) run(ctx context.Context) error {
 			if r.err != nil {
 				l.log.Warn("could not reach Spotify's services", "err", r.err)
 				l.dropConn()
-				l.backoff()
+				l.retryLater(r.err)
 				continue
 			}
 			l.ch, l.failures = r.ch, 0
@@ -222,6 +224,9 @@ func (l *loop) run(ctx context.Context) error {
 }
 
 func (l *loop) startDial(ctx context.Context) {
+	if l.clockHolds() {
+		return
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	l.pendCancel = cancel
 	ch := make(chan apDialResult, 1)
@@ -250,7 +255,7 @@ func (l *loop) dialed(ctx context.Context, r apDialResult) {
 			return
 		}
 		l.log.Warn("login failed; will retry", "err", r.err)
-		l.backoff()
+		l.retryLater(r.err)
 		return
 	}
 	l.conn = r.conn

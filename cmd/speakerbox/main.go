@@ -70,6 +70,7 @@ func commands() []*command {
 		doctorCommand(),
 		playCommand(),
 		firstbootCommand(),
+		timesyncCommand(),
 		versionCommand(),
 	}
 }

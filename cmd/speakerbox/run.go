@@ -147,6 +147,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 		MaxVolume:       connectMaxVolume(a.cfg),
 		Autoplay:        a.cfg.ConnectAutoplay(),
 		Log:             a.log.With("component", "connect"),
+		ClockFloor:      clockFloor(a.cfg.StateDir),
 	})
 	if err != nil {
 		return err

@@ -38,7 +38,10 @@ else # built from source
 
 SPEAKERBOX_GOMOD = github.com/speakerbox/speakerbox
 SPEAKERBOX_BUILD_TARGETS = cmd/speakerbox
-SPEAKERBOX_LDFLAGS = -s -w -X main.version=$(SPEAKERBOX_VERSION)
+# The build time (post-build.sh writes the same to etc/speakerbox/build-time):
+# the speaker never trusts a clock before it.
+SPEAKERBOX_LDFLAGS = -s -w -X main.version=$(SPEAKERBOX_VERSION) \
+	-X main.buildTime=$(or $(SOURCE_DATE_EPOCH),$(shell date -u +%s))
 # cgo-free, always (the project's rule; Buildroot enables cgo when the
 # toolchain can). A local site is not vendored at download time, so the
 # modules come from a filled module cache, never from the network.

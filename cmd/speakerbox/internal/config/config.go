@@ -28,6 +28,13 @@ type Config struct {
 	Audio      Audio
 	GPIO       GPIO
 	Hooks      Hooks
+	Time       Time
+}
+
+// Time configures `speakerbox timesync`, the clock of a speaker without a
+// battery-backed one.
+type Time struct {
+	Servers []string
 }
 
 // Zeroconf configures discovery and the ZeroConf login API.

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,6 +136,61 @@ var alsaDevice = &validator{
 	allowed: `hw:CARD,DEV, hw:CARD or a card name, CARD being a card index or name (list them with "speakerbox doctor audio" or cat /proc/asound/cards); no alsa-lib plugins such as default, plughw or dmix`,
 }
 
+// ntpServers: at least one "host" or "host:port" (a DNS name or an IP
+// address; port 1 to 65535).
+var ntpServers = &validator{
+	ok: func(v any) bool { return badNTPServer(v.([]string)) == "" },
+	problem: func(v any) string {
+		if p := badNTPServer(v.([]string)); p != "" {
+			return p
+		}
+		return "not allowed"
+	},
+	allowed: "one or more host names or IP addresses, each with an optional :port",
+}
+
+func badNTPServer(servers []string) string {
+	if len(servers) == 0 {
+		return "no servers"
+	}
+	for _, s := range servers {
+		host, port := s, ""
+		if h, p, err := net.SplitHostPort(s); err == nil {
+			host, port = h, p
+		} else if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
+			return fmt.Sprintf("%q is not host:port", s)
+		}
+		if port != "" {
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return fmt.Sprintf("%q: port %q is not 1 to 65535", s, port)
+			}
+		}
+		if net.ParseIP(host) == nil && !hostName(host) {
+			return fmt.Sprintf("%q is not a host name or an IP address", s)
+		}
+	}
+	return ""
+}
+
+// hostName: dot-separated labels of letters, digits and hyphens, each 1 to
+// 63 bytes and not starting or ending with a hyphen; 253 bytes at most.
+func hostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 var nonEmpty = &validator{
 	ok:      func(v any) bool { return v.(string) != "" },
 	allowed: "a non-empty string",
@@ -220,5 +277,8 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Hooks.Timeout }, check: durRange(100*time.Millisecond, 10*time.Minute, false)},
 		{name: "hooks.env", kind: kStrings, secret: true, help: "extra environment for hooks, NAME=value (values are masked in --print-config)",
 			field: func(c *Config) any { return &c.Hooks.Env }, check: envList},
+
+		{name: "time.servers", kind: kStrings, def: "0.pool.ntp.org,1.pool.ntp.org,2.pool.ntp.org", help: "NTP servers speakerbox timesync asks, in order",
+			field: func(c *Config) any { return &c.Time.Servers }, check: ntpServers},
 	}
 }
