@@ -155,6 +155,7 @@ type Device struct {
 	logins    chan *creds.Credentials // nil value: log out
 	ran       atomic.Bool
 	loadedVol int64
+	stats     deviceStats // for Stats (stats.go)
 }
 
 // NewDevice checks cfg, reads the remembered volume and returns a Device.
