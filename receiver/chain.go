@@ -77,7 +77,8 @@ func (d *Device) buildChain(ctx context.Context, conn Conn, login creds.Credenti
 	if err != nil {
 		return nil, err
 	}
-	pub, err := spclient.NewPublisher(spclient.PublisherConfig{Sender: sp, Log: d.log.With("component", "publisher")})
+	pub, err := spclient.NewPublisher(spclient.PublisherConfig{Sender: sp, Log: d.log.With("component", "publisher"),
+		Stats: &d.stats.publish})
 	if err != nil {
 		return nil, err
 	}

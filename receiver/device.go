@@ -170,6 +170,7 @@ type Device struct {
 	pings    chan struct{}
 	stopped  chan struct{}
 	status   statusCell
+	stats    deviceStats // for Stats (stats.go)
 }
 
 // NewDevice checks cfg, reads the remembered volume and returns a Device.

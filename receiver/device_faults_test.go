@@ -93,6 +93,9 @@ func TestDeviceDealerReconnects(t *testing.T) {
 	if dials, _ := e.dialer.state(); dials != 1 {
 		t.Fatalf("a dealer reconnect logged in to the access point again (%d logins)", dials)
 	}
+	if st := e.dev.Stats(); st.Reconnects[ReconnectDealer] != 2 || len(st.Reconnects) != 1 || len(st.LoginFailures) != 0 {
+		t.Fatalf("stats after two dealer drops: %+v", st)
+	}
 }
 
 // 4. The access point is lost and stays down for longer than 15 minutes
@@ -121,6 +124,9 @@ func TestDeviceRebuildsAfterAccessPointLoss(t *testing.T) {
 	if down := e.clock.Offset() - start; down < 15*time.Minute {
 		t.Fatalf("down for %v of backoff; the test must outlast 15 minutes", down)
 	}
+	if st := e.dev.Stats(); st.Reconnects[ReconnectAccessPoint] != 1 || st.LoginFailures[LoginFailedAccessPoint] != failures {
+		t.Fatalf("stats: %+v, want 1 access point reconnect and %d failed logins", st, failures)
+	}
 	e.pauseWorks(calls)
 }
 
@@ -143,6 +149,9 @@ func TestDeviceRejectedLoginWaitsForPhone(t *testing.T) {
 	e.dialer.mu.Unlock()
 	if dials != 1 {
 		t.Fatalf("%d login attempts with refused credentials", dials)
+	}
+	if st := e.dev.Stats(); len(st.LoginFailures) != 1 || st.LoginFailures["BadCredentials"] != 1 {
+		t.Fatalf("login failures %v, want one BadCredentials", st.LoginFailures)
 	}
 	phone := creds.Credentials{Username: "phone-user", AuthType: creds.AuthStoredSpotify, AuthData: []byte("blob")}
 	e.must(e.dev.Login(e.ctx, phone))
@@ -232,6 +241,10 @@ func TestDeviceTokenAndRateLimits(t *testing.T) {
 	puts = e.spclientPuts()[before:]
 	if knob.Hits() != 1 || len(puts) < 2 {
 		t.Fatalf("429 answered %d times, %d PUTs", knob.Hits(), len(puts))
+	}
+	// The 429 was counted before the PUT after it went out.
+	if st := e.dev.Stats().Publish; st.RateLimited != 1 || st.Published < 3 {
+		t.Fatalf("publish stats %+v, want one 429 and the PUTs before it", st)
 	}
 	if gap := puts[1].Time.Sub(puts[0].Time); gap < 2*time.Second {
 		t.Fatalf("PUT %v after a 429 with Retry-After: 2", gap)

@@ -143,6 +143,7 @@ func (l *loop) run(ctx context.Context) error {
 			l.pendCancel()
 			if r.err != nil {
 				l.log.Warn("could not reach Spotify's services", "err", r.err)
+				d.stats.loginFailed(LoginFailedServices)
 				l.dropConn()
 				l.retryLater(r.err)
 				continue
@@ -157,11 +158,13 @@ func (l *loop) run(ctx context.Context) error {
 
 		case <-connDone:
 			l.log.Warn("connection to Spotify's access point lost; rebuilding")
+			d.stats.reconnect(ReconnectAccessPoint)
 			l.teardown()
 			l.backoff()
 
 		case <-lost:
 			l.log.Warn("dealer lost for good; rebuilding", "after", d.cfg.DealerLostAfter)
+			d.stats.reconnect(ReconnectChain)
 			l.teardown()
 			l.backoff()
 
@@ -244,6 +247,7 @@ func (l *loop) dialed(ctx context.Context, r apDialResult) {
 	if r.err != nil {
 		var rej *RejectedError
 		if errors.As(r.err, &rej) {
+			d.stats.loginFailed(rej.Reason)
 			l.log.Error("Spotify refused the login; waiting for new credentials from a phone",
 				"user", redact.Username(l.login.Username), "reason", rej.Reason)
 			if d.cfg.Rejected != nil {
@@ -255,6 +259,7 @@ func (l *loop) dialed(ctx context.Context, r apDialResult) {
 			return
 		}
 		l.log.Warn("login failed; will retry", "err", r.err)
+		d.stats.loginFailed(LoginFailedAccessPoint)
 		l.retryLater(r.err)
 		return
 	}
@@ -437,6 +442,7 @@ func (l *loop) dealerEvent(ev dealer.Event) {
 
 	case dealer.Disconnected:
 		l.log.Warn("dealer disconnected; it reconnects by itself", "err", ev.Err)
+		l.d.stats.reconnect(ReconnectDealer)
 		l.ch.pub.SetConnectionID("")
 		if l.dealerLost == nil {
 			l.dealerLost = time.NewTimer(l.d.cfg.DealerLostAfter)

@@ -86,6 +86,8 @@ type Handler struct {
 	mu         sync.Mutex
 	name       string
 	activeUser string
+
+	stats handlerStats // for Stats (stats.go)
 }
 
 // NewHandler returns the API handler with a fresh Diffie-Hellman key pair.
@@ -197,6 +199,10 @@ type GetInfo struct {
 }
 
 func (h *Handler) reply(w http.ResponseWriter, st Status, reason string) {
+	if aw, ok := w.(addUserWriter); ok {
+		h.stats.noteAddUser(st)
+		w = aw.ResponseWriter
+	}
 	r := Response{Status: st.Code, StatusString: st.Text, Reason: reason}
 	if st == StatusInvalidPublicKey {
 		r.PublicKey = h.pub64
@@ -233,7 +239,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "getInfo":
 		h.getInfo(w)
 	case "addUser":
-		h.addUser(w, r)
+		h.addUser(addUserWriter{w}, r)
 	case "resetUsers":
 		h.resetUsers(w, r)
 	default:

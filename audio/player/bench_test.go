@@ -213,6 +213,10 @@ func playAllocs(tb testing.TB, b []byte) (allocs, bytes uint64) {
 		}
 	}
 	runtime.ReadMemStats(&m1)
+	// The metrics counters (stats.go) ran during the measurement.
+	if st := p.Stats(); st.DecodedAudio == 0 || st.DecodeTime == 0 {
+		tb.Fatalf("the player's counters did not run: %+v", st)
+	}
 	return m1.Mallocs - m0.Mallocs, m1.TotalAlloc - m0.TotalAlloc
 }
 

@@ -42,6 +42,7 @@ type out struct {
 	pauseDone bool   // the current pause has dropped the device's audio
 	lastFrame int64  // track frame after the last sample written to the sink
 	silenceOn bool
+	dry       bool // an under-run was counted; cleared by the next period written
 	tickC     <-chan time.Time
 	tickStop  func()
 }
@@ -101,6 +102,7 @@ func (o *out) step() {
 		return
 	}
 	minSamples := max(o.cur.ch, 1)
+	o.noteRing(minSamples)
 	// A view of the ring's memory saves copying every period; the gain
 	// glide, which writes, works on a copy.
 	view, start, err := p.ring.PeekView(o.periodBuf(), minSamples, p.outKick)
@@ -148,6 +150,7 @@ func (o *out) step() {
 		return
 	}
 	p.ring.Advance(count)
+	o.dry = false
 	if p.closeOutput.Load() {
 		o.closeOutputReset() // a CloseOutput while playing is moot
 	}
@@ -156,6 +159,7 @@ func (o *out) step() {
 	o.lastFrame = seg.firstFrame + int64(start+uint64(count)-seg.start)/int64(seg.ch)
 	if x, ok := o.sink.(audio.XrunCounter); ok {
 		if n := x.Xruns(); n > o.xruns {
+			p.stats.xruns.Add(n - o.xruns)
 			o.xruns = n
 			p.emit(Event{Type: Xrun, TrackID: seg.track.ID, Xruns: n})
 		}

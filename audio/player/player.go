@@ -126,6 +126,8 @@ type Player struct {
 	volume      atomic.Uint32 // Connect volume
 	volumeGen   atomic.Uint64
 
+	stats counters // for Stats (stats.go)
+
 	posMu  sync.Mutex
 	posID  string
 	posMs  int64

@@ -619,6 +619,9 @@ func TestHardwareVolumeAndXruns(t *testing.T) {
 	if len(s.vols) == 0 || s.vols[0] != 30000 {
 		t.Fatalf("mixer volumes %v", s.vols)
 	}
+	if got, want := p.Stats().Xruns, s.Xruns(); got != want || want == 0 {
+		t.Fatalf("Stats().Xruns = %d, the device had %d", got, want)
+	}
 }
 
 // TestVolumeChangeGlides: a volume change while playing reaches the samples

@@ -3,6 +3,7 @@ package player
 import (
 	"errors"
 	"io"
+	"time"
 
 	"github.com/speakerbox/speakerbox/audio/decode"
 	"github.com/speakerbox/speakerbox/audio/ring"
@@ -52,7 +53,9 @@ func (pr *producer) run() {
 			continue
 		}
 		if len(pr.pending) == 0 && !pr.ended {
+			t0 := time.Now()
 			n, err := pr.cur.dec.Read(pr.buf)
+			p.stats.noteDecode(time.Since(t0), n, pr.cur.dec.Rate(), pr.cur.dec.Channels())
 			pr.pending = pr.buf[:n]
 			if err != nil {
 				pr.ended = true

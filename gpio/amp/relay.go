@@ -76,6 +76,8 @@ type Relay struct {
 	stopTimer     func()        // the warm-up or idle timer, if armed
 	gen           uint64        // invalidates a timer that fires after being cancelled
 	timers        sync.WaitGroup
+
+	stats relayStats // for Stats (stats.go)
 }
 
 // New returns a relay after driving it off explicitly (mute asserted, power
@@ -414,6 +416,7 @@ func (r *Relay) set(ctx context.Context, s Switch, on, refuseIfClosed bool) erro
 }
 
 func (r *Relay) notify(on bool) {
+	r.stats.note(on, r.clock.Now())
 	if r.cfg.OnChange != nil {
 		r.cfg.OnChange(on)
 	}

@@ -79,6 +79,8 @@ type Runner struct {
 	outMu   sync.Mutex
 	outs    map[*os.File]struct{}
 	readers sync.WaitGroup
+
+	stats runnerStats // for Stats (stats.go)
 }
 
 // queued is an event waiting for the on_event hook; done, if set, is closed
@@ -310,7 +312,8 @@ func (r *Runner) work() {
 
 // exec runs command with ev under Shell -c in a process group of its own,
 // so that a timeout kills everything it started.
-func (r *Runner) exec(ctx context.Context, what, command string, ev Event) error {
+func (r *Runner) exec(ctx context.Context, what, command string, ev Event) (err error) {
+	defer func() { r.stats.note(what, err) }()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	log := r.log.With("hook", what, "event", ev.Name)

@@ -187,6 +187,9 @@ func TestQueueOverflowDropsNewEvents(t *testing.T) {
 	if !strings.Contains(logs.String(), "dropped_total=3") {
 		t.Fatalf("drops not logged:\n%s", logs.String())
 	}
+	if st := r.Stats(); st.Dropped != 3 || st.Runs["on_event"] != 3 {
+		t.Fatalf("stats %+v, want 3 dropped and 3 run", st)
+	}
 }
 
 func processGone(pid int) bool {

@@ -55,6 +55,8 @@ type PublisherConfig struct {
 	// Cluster, if set, gets the Cluster of every accepted PUT, on Run's
 	// goroutine; it must not block.
 	Cluster func(*connectpb.Cluster)
+	// Stats, if set, counts the calls and their outcomes (stats.go).
+	Stats *PublisherStats
 }
 
 // Publisher sends the device state to connect-state from one goroutine (Run):
@@ -72,6 +74,7 @@ type Publisher struct {
 	now           func() time.Time
 	newTimer      func(time.Duration) Timer
 	onCluster     func(*connectpb.Cluster)
+	stats         *PublisherStats
 
 	wake chan struct{} // cap 1: "the queue or the connection id changed"
 
@@ -108,6 +111,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		now:           cfg.Now,
 		newTimer:      cfg.NewTimer,
 		onCluster:     cfg.Cluster,
+		stats:         cfg.Stats,
 		wake:          make(chan struct{}, 1),
 	}
 	if p.log == nil {
@@ -332,6 +336,7 @@ func (p *Publisher) send(ctx context.Context, op *publishOp, connID string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err == nil {
+		p.stats.note(nil, false)
 		p.failures = 0
 		if !op.inactive && op.newDev {
 			p.registered = connID
@@ -350,6 +355,7 @@ func (p *Publisher) send(ctx context.Context, op *publishOp, connID string) {
 	}
 	var se *StatusError
 	isStatus := errors.As(err, &se)
+	p.stats.note(err, isStatus && se.Status == http.StatusTooManyRequests)
 	switch {
 	case isStatus && se.Status == http.StatusTooManyRequests:
 		wait := se.RetryAfter
