@@ -1,0 +1,120 @@
+package main
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/speakerbox/speakerbox/receiver/hooks"
+)
+
+// `speakerbox run` under a fake systemd: READY=1 comes with the status
+// once discovery is up, WATCHDOG=1 after a round of pings through the real
+// loops (a short WatchdogSec: the first round is due after half of it),
+// STOPPING=1 at SIGTERM, and the exit is clean.
+func TestRunNotifiesSystemd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cmd := speakerbox(t, []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=4000000", "WATCHDOG_PID=",
+		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
+		"run", "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Notify Test")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	next := func(what string) string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		// Only a bound against a hang; nothing is ordered by it.
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v\nlog:\n%s", what, err, stderr.String())
+		}
+		return string(buf[:n])
+	}
+
+	var got []string
+	for !strings.Contains(strings.Join(got, "\n"), "READY=1") {
+		got = append(got, next("READY=1"))
+	}
+	all := strings.Join(got, "\n")
+	if !strings.Contains(all, "STATUS=Waiting for a phone") {
+		t.Errorf("no status with READY: %q", got)
+	}
+	if !strings.Contains(stderr.String(), "zeroconf HTTP API listening") {
+		t.Errorf("READY=1 before the API listened; log:\n%s", stderr.String())
+	}
+	if m := next("WATCHDOG=1"); m != "WATCHDOG=1" {
+		t.Fatalf("after READY: %q, want WATCHDOG=1\nlog:\n%s", m, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "systemd watchdog on") || !strings.Contains(stderr.String(), "loops=zeroconf,player") {
+		t.Errorf("the watched loops are not logged:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for m := next("STOPPING=1"); m != "STOPPING=1"; m = next("STOPPING=1") {
+		if m != "WATCHDOG=1" {
+			t.Fatalf("while stopping: %q", m)
+		}
+	}
+	if err := <-exited; err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	exited <- nil // for the deferred wait
+}
+
+// The status line follows the session's hook events and never carries a
+// full username.
+func TestSpeakerStatusFromHooks(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	s := &speakerStatus{set: func(string) {}}
+	s.loggingIn("alice.smith")
+	s.attach(func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() })
+	for _, ev := range []hooks.Event{
+		hooks.Session(true, "c1", "alice.smith"),
+		hooks.TrackChangedEvent(hooks.Track{ID: "t1", Name: "Song", Artists: []string{"A", "B"}}),
+		hooks.Position(hooks.Playing, "t1", 0, time.Minute),
+		hooks.Position(hooks.Paused, "t1", time.Second, time.Minute),
+		hooks.TrackEvent(hooks.Stopped, "t1"),
+		hooks.Session(false, "c1", "alice.smith"),
+	} {
+		s.Emit(ev)
+	}
+	want := []string{
+		"Logging in to Spotify as al…h",
+		"Connected: al…h",
+		"Connected: al…h",
+		"Playing: Song – A, B (al…h)",
+		"Paused: Song – A, B (al…h)",
+		"Connected: al…h",
+		"Waiting for a phone",
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Fatalf("status lines\n got %q\nwant %q", lines, want)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "alice") {
+			t.Fatalf("full username in %q", l)
+		}
+	}
+}
