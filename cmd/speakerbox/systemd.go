@@ -22,7 +22,6 @@ type systemd struct {
 	a        *app
 	enabled  bool
 	watchdog time.Duration
-	n        *sdnotify.Notifier
 	status   *speakerStatus
 	// tick and after replace the clock of the watchdog's rounds in tests.
 	tick, after sdnotify.Timer
