@@ -138,3 +138,9 @@ func newPingClient(l *pipeListener) *http.Client {
 		Proxy:             nil,
 	}}
 }
+
+// SelectInterfaces is the choice Run makes: the interfaces it advertises
+// on and their addresses, for names (zeroconf.interfaces; empty: every
+// up, multicast-capable, non-loopback interface). The diagnostic report
+// uses it to say which addresses phones should reach.
+func SelectInterfaces(all []Iface, names []string) []Iface { return selectInterfaces(all, names) }
