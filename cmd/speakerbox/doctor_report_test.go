@@ -170,7 +170,7 @@ func TestWriteReportScrubsLogsAndReachesZeroconf(t *testing.T) {
 		},
 		Interfaces:     []string{"lo"},
 		ListInterfaces: func() ([]zeroconfsrv.Iface, error) { return []zeroconfsrv.Iface{lo}, nil },
-		Advertise: func(mdns.Service) (mdns.Registration, error) { return nopRegistration{}, nil },
+		Advertise:      func(mdns.Service) (mdns.Registration, error) { return nopRegistration{}, nil },
 	}, creds.NewStore(r.state, slog.New(slog.DiscardHandler), time.Now), nil)
 	if err != nil {
 		t.Fatal(err)
