@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,9 +26,17 @@ func TestRunNotifiesSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// A port free now, so that the test knows where the API will be.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
 	cmd := speakerbox(t, []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=4000000", "WATCHDOG_PID=",
 		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
-		"run", "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Notify Test")
+		"run", "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo",
+		"--zeroconf.port", port, "--name", "Notify Test")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -57,14 +68,12 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	if !strings.Contains(all, "STATUS=Waiting for a phone") {
 		t.Errorf("no status with READY: %q", got)
 	}
-	if !strings.Contains(stderr.String(), "zeroconf HTTP API listening") {
-		t.Errorf("READY=1 before the API listened; log:\n%s", stderr.String())
+	// READY=1 means discovery is up: the API answers at once.
+	if name, err := zeroconfGetInfo("127.0.0.1:" + port); err != nil || name != "Notify Test" {
+		t.Errorf("getInfo right after READY=1: %q, %v\nlog:\n%s", name, err, stderr.String())
 	}
 	if m := next("WATCHDOG=1"); m != "WATCHDOG=1" {
 		t.Fatalf("after READY: %q, want WATCHDOG=1\nlog:\n%s", m, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "systemd watchdog on") || !strings.Contains(stderr.String(), "loops=zeroconf,player") {
-		t.Errorf("the watched loops are not logged:\n%s", stderr.String())
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -76,6 +85,10 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	}
 	if err := <-exited; err != nil {
 		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	// The log is complete once the process has exited.
+	if !strings.Contains(stderr.String(), "systemd watchdog on") || !strings.Contains(stderr.String(), "loops=zeroconf,player") {
+		t.Errorf("the watched loops are not logged:\n%s", stderr.String())
 	}
 	exited <- nil // for the deferred wait
 }
@@ -117,4 +130,19 @@ func TestSpeakerStatusFromHooks(t *testing.T) {
 			t.Fatalf("full username in %q", l)
 		}
 	}
+}
+
+// zeroconfGetInfo asks the ZeroConf API at addr for getInfo, once.
+func zeroconfGetInfo(addr string) (string, error) {
+	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	resp, err := c.Get("http://" + addr + "/?action=getInfo")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var gi getInfoAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&gi); err != nil {
+		return "", err
+	}
+	return gi.RemoteName, nil
 }
