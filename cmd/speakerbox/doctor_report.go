@@ -695,3 +695,17 @@ func initGPIODriver() error {
 	}
 	return nil
 }
+
+// speakerReport is the report of the running speaker, for the web page's
+// download (GET /report, branch web): the speaker's own newest log lines
+// and the addresses its ZeroConf API listens on now. counters may be nil
+// (the metrics branch can pass a writer of its counters).
+func speakerReport(a *app, zc *zeroconfsrv.Server, counters func(io.Writer) error) func(ctx context.Context, w io.Writer) error {
+	return func(ctx context.Context, w io.Writer) error {
+		return writeReport(ctx, w, a, reportSources{
+			Logs:          a.logs.Lines,
+			ZeroconfAddrs: func(context.Context) ([]netip.AddrPort, error) { return zc.Addrs(), nil },
+			Counters:      counters,
+		})
+	}
+}

@@ -162,29 +162,12 @@ func TestWriteReportScrubsLogsAndReachesZeroconf(t *testing.T) {
 	r := newReportSecrets(t)
 	a := testApp(t, "--config", r.config, "--state_dir", r.state, "--audio.output", "null", "--zeroconf.interfaces", "lo")
 
-	lo := zeroconfsrv.Iface{Name: "lo", Index: 1, Flags: net.FlagUp | net.FlagLoopback, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
-	zc, err := zeroconfsrv.New(zeroconfsrv.Config{
-		Handler: zeroconfsrv.HandlerConfig{
-			Info:   zeroconfsrv.Info{Name: "Report Test", DeviceType: devicespb.DeviceType_SPEAKER, DeviceID: r.deviceID, Model: "librespot"},
-			Logger: slog.New(slog.DiscardHandler),
-		},
-		Interfaces:     []string{"lo"},
-		ListInterfaces: func() ([]zeroconfsrv.Iface, error) { return []zeroconfsrv.Iface{lo}, nil },
-		Advertise:      func(mdns.Service) (mdns.Registration, error) { return nopRegistration{}, nil },
-	}, creds.NewStore(r.state, slog.New(slog.DiscardHandler), time.Now), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	zc, lo := startLoopbackZeroconf(t, r.deviceID, r.state)
 	zc.Handler().SetActiveUser(r.user)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- zc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-zc.Ready()
 
 	var b bytes.Buffer
 	var sections []string
-	err = writeReport(context.Background(), &b, a, reportSources{
+	err := writeReport(context.Background(), &b, a, reportSources{
 		Logs: func(ctx context.Context, n int) ([]string, string, error) {
 			if n != reportLogLines {
 				t.Errorf("asked for %d lines", n)
@@ -220,6 +203,31 @@ func TestWriteReportScrubsLogsAndReachesZeroconf(t *testing.T) {
 	if t.Failed() {
 		t.Logf("report:\n%s", report)
 	}
+}
+
+// startLoopbackZeroconf runs a ZeroConf server on 127.0.0.1 (a fake "lo"
+// interface, no mDNS) until the test ends.
+func startLoopbackZeroconf(t *testing.T, deviceID, state string) (*zeroconfsrv.Server, zeroconfsrv.Iface) {
+	t.Helper()
+	lo := zeroconfsrv.Iface{Name: "lo", Index: 1, Flags: net.FlagUp | net.FlagLoopback, Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}
+	zc, err := zeroconfsrv.New(zeroconfsrv.Config{
+		Handler: zeroconfsrv.HandlerConfig{
+			Info:   zeroconfsrv.Info{Name: "Report Test", DeviceType: devicespb.DeviceType_SPEAKER, DeviceID: deviceID, Model: "librespot"},
+			Logger: slog.New(slog.DiscardHandler),
+		},
+		Interfaces:     []string{"lo"},
+		ListInterfaces: func() ([]zeroconfsrv.Iface, error) { return []zeroconfsrv.Iface{lo}, nil },
+		Advertise:      func(mdns.Service) (mdns.Registration, error) { return nopRegistration{}, nil },
+	}, creds.NewStore(state, slog.New(slog.DiscardHandler), time.Now), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- zc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-zc.Ready()
+	return zc, lo
 }
 
 type nopRegistration struct{}
