@@ -57,6 +57,11 @@ type reportSources struct {
 	Interfaces func() ([]zeroconfsrv.Iface, error)
 	// Counters writes the speaker's counters; nil: none in this process.
 	Counters func(w io.Writer) error
+	// Running: the report is made inside the running speaker. The audio
+	// device is then neither probed nor opened (the player owns it, and a
+	// check at the moment it opens would make its open fail as busy): the
+	// audio section lists the cards only.
+	Running bool
 	// Progress, if set, is told the name of each section as it starts.
 	Progress func(section string)
 	Now      func() time.Time
@@ -110,7 +115,11 @@ func writeReport(ctx context.Context, w io.Writer, a *app, src reportSources) er
 	sec("audio")
 	ra := *a
 	ra.stdout = &b
-	reportTopic(ctx, &b, &ra, doctorAudio)
+	if src.Running {
+		reportCardsOnly(&b, a)
+	} else {
+		reportTopic(ctx, &b, &ra, doctorAudio)
+	}
 
 	sec("mixer")
 	reportMixer(&b, a)
@@ -338,6 +347,17 @@ func reportTopic(ctx context.Context, w io.Writer, a *app, topic func(*flag.Flag
 	default:
 		fmt.Fprintf(w, "PROBLEM: %v\n", err)
 	}
+}
+
+// reportCardsOnly is the audio section of a running speaker's report.
+func reportCardsOnly(w io.Writer, a *app) {
+	if b, err := os.ReadFile("/proc/asound/cards"); err == nil {
+		fmt.Fprintf(w, "ALSA cards (/proc/asound/cards):\n%s", b)
+	} else {
+		fmt.Fprintf(w, "ALSA: no /proc/asound/cards (%v)\n", err)
+	}
+	fmt.Fprintf(w, "configured: %s\n", a.cfg.Audio.Describe())
+	fmt.Fprintln(w, "device capabilities not probed: the running speaker owns the device ('speakerbox doctor report' with the speaker stopped lists them)")
 }
 
 func reportMixer(w io.Writer, a *app) {
@@ -703,6 +723,7 @@ func initGPIODriver() error {
 func speakerReport(a *app, zc *zeroconfsrv.Server, counters func(io.Writer) error) func(ctx context.Context, w io.Writer) error {
 	return func(ctx context.Context, w io.Writer) error {
 		return writeReport(ctx, w, a, reportSources{
+			Running:       true,
 			Logs:          a.logs.Lines,
 			ZeroconfAddrs: func(context.Context) ([]netip.AddrPort, error) { return zc.Addrs(), nil },
 			Counters:      counters,

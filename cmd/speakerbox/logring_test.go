@@ -64,7 +64,8 @@ func TestSetLoggerTeesIntoRing(t *testing.T) {
 	if err := speakerReport(a, zc, nil)(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"from the speaker's memory", "msg=listening", "reachable: TCP connect", "this speaker's device id"} {
+	for _, want := range []string{"from the speaker's memory", "msg=listening", "reachable: TCP connect", "this speaker's device id",
+		"configured: audio.output null", "device capabilities not probed"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("the running speaker's report lacks %q:\n%s", want, b.String())
 		}
