@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -12,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/speakerbox/speakerbox/audio"
+	"github.com/speakerbox/speakerbox/audio/player"
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/sdnotify"
+	"github.com/speakerbox/speakerbox/internal/statedir"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
 
@@ -146,3 +151,138 @@ func zeroconfGetInfo(addr string) (string, error) {
 	}
 	return gi.RemoteName, nil
 }
+
+// wedgedLoop never answers: it stands for a loop stuck in a call.
+type wedgedLoop struct{ pinged chan struct{} }
+
+func (w wedgedLoop) Ping(ctx context.Context) error {
+	select {
+	case w.pinged <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// systemd.run with the real discovery server and audio player and a wedged
+// third loop, under a test clock: READY=1 once discovery is up, WATCHDOG=1
+// after a round where all answered, and none once the third one stops
+// answering (its name in the status instead).
+func TestSystemdRunStopsPettingForAWedgedLoop(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", path)
+	next := func() string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // a bound, not an order
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+
+	a := testApp(t, "--audio.output", "null")
+	id, _, err := statedir.DeviceID(a.cfg.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zc, _ := startLoopbackZeroconf(t, id, a.cfg.StateDir)
+	pl, err := player.NewPlayer(player.Config{Sink: audio.NewNullSink()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	// The Connect loop answers until the test wedges it.
+	var mu sync.Mutex
+	wedged := false
+	stuck := wedgedLoop{pinged: make(chan struct{}, 1)}
+	connectLoop := pingFunc(func(ctx context.Context) error {
+		mu.Lock()
+		w := wedged
+		mu.Unlock()
+		if w {
+			return stuck.Ping(ctx)
+		}
+		return nil
+	})
+
+	// The real loops' answers are reported, so that the test ends a round
+	// at its (fake) timeout only once they are in.
+	replies := make(chan string, 16)
+	ticks := make(chan time.Time)
+	afters := make(chan chan time.Time, 4)
+	sd := newSystemd(a, func(k string) string {
+		if k == "NOTIFY_SOCKET" {
+			return path
+		}
+		return ""
+	})
+	sd.watchdog = time.Minute
+	sd.tick = func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} }
+	sd.after = func(time.Duration) (<-chan time.Time, func()) {
+		c := make(chan time.Time, 1)
+		afters <- c
+		return c, func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sd.run(ctx, zc, map[string]sdnotify.Pinger{"zeroconf": answered(zc, "zeroconf", replies), "player": answered(pl, "player", replies), "connect": connectLoop})
+	}()
+	defer func() { cancel(); <-done }()
+
+	var got []string
+	for !strings.Contains(strings.Join(got, "\n"), "READY=1") {
+		got = append(got, next())
+	}
+	if !strings.Contains(strings.Join(got, "\n"), "STATUS=Waiting for a phone") {
+		t.Errorf("no status by READY=1: %q", got)
+	}
+	ticks <- time.Now()
+	<-afters
+	if m := next(); m != "WATCHDOG=1" {
+		t.Fatalf("after a round of real loops: %q", m)
+	}
+	for range 2 { // the first round's answers, in before it ended
+		<-replies
+	}
+	mu.Lock()
+	wedged = true
+	mu.Unlock()
+	ticks <- time.Now()
+	timeout := <-afters
+	<-stuck.pinged
+	for range 2 {
+		<-replies
+	}
+	timeout <- time.Now()
+	if m := next(); !strings.HasPrefix(m, "STATUS=Stuck: connect did not answer") {
+		t.Fatalf("after the Connect loop wedged: %q, want no WATCHDOG=1 and the loop named", m)
+	}
+	sd.status.Emit(hooks.Session(true, "c", "someone.else"))
+	if m := next(); m != "STATUS=Connected: so…e" {
+		t.Fatalf("next notification %q: a WATCHDOG=1 would have come first", m)
+	}
+}
+
+// answered wraps a Pinger: each answer without error is reported on c.
+func answered(p sdnotify.Pinger, name string, c chan<- string) sdnotify.Pinger {
+	return pingFunc(func(ctx context.Context) error {
+		err := p.Ping(ctx)
+		if err == nil {
+			c <- name
+		}
+		return err
+	})
+}
+
+type pingFunc func(context.Context) error
+
+func (f pingFunc) Ping(ctx context.Context) error { return f(ctx) }
