@@ -179,7 +179,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	wg.Add(4)
 	a.Go(func() {
 		defer wg.Done()
-		sd.run(ctx, zc, map[string]sdnotify.Pinger{"zeroconf": zc, "player": pl, "connect": devicePinger(dev)})
+		sd.run(ctx, zc, map[string]sdnotify.Pinger{"zeroconf": zc, "player": pl, "connect": dev})
 	})
 	a.Go(func() {
 		defer wg.Done()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/sdnotify"
 	"github.com/speakerbox/speakerbox/internal/redact"
-	"github.com/speakerbox/speakerbox/receiver"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
 )
@@ -172,15 +171,4 @@ func (s *speakerStatus) textLocked() string {
 		return word + ": " + s.track + " (" + s.user + ")"
 	}
 	return "Waiting for a phone"
-}
-
-// devicePinger is the Connect device's loop as a watchdog check, once the
-// device answers pings (Device.Ping, being added on the devctl branch);
-// until then nil, and the watchdog covers discovery and the player only.
-// The lead replaces the assertion with the plain value after the merge.
-func devicePinger(dev *receiver.Device) sdnotify.Pinger {
-	if p, ok := any(dev).(sdnotify.Pinger); ok {
-		return p
-	}
-	return nil
 }

@@ -92,7 +92,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 		t.Fatalf("exit: %v\n%s", err, stderr.String())
 	}
 	// The log is complete once the process has exited.
-	if !strings.Contains(stderr.String(), "systemd watchdog on") || !strings.Contains(stderr.String(), "loops=zeroconf,player") {
+	if !strings.Contains(stderr.String(), "systemd watchdog on") || !strings.Contains(stderr.String(), "loops=zeroconf,player,connect") {
 		t.Errorf("the watched loops are not logged:\n%s", stderr.String())
 	}
 	exited <- nil // for the deferred wait
