@@ -148,10 +148,15 @@ func writeReport(ctx context.Context, w io.Writer, a *app, src reportSources) er
 	}
 
 	sec("counters")
-	if src.Counters == nil {
+	switch {
+	case src.Counters == nil && src.Running:
+		fmt.Fprintln(&b, "not available in this build")
+	case src.Counters == nil:
 		fmt.Fprintln(&b, "not available: this report was made outside the running speaker (the web page's report has them)")
-	} else if err := src.Counters(&b); err != nil {
-		fmt.Fprintf(&b, "counters: %v\n", err)
+	default:
+		if err := src.Counters(&b); err != nil {
+			fmt.Fprintf(&b, "counters: %v\n", err)
+		}
 	}
 
 	_, err = io.WriteString(w, scrubReport(b.String(), users, secrets))
@@ -381,9 +386,18 @@ func reportGPIOChips(w io.Writer) {
 		fmt.Fprintln(w, "GPIO chips: none found (is /dev/gpiochip* present and readable by this user?)")
 		return
 	}
-	fmt.Fprintln(w, "GPIO chips:")
+	fmt.Fprintln(w, "GPIO chips (lines in use by some program, as the kernel said when the chips were read):")
+	type consumed interface {
+		Name() string
+		Consumer() string
+	}
 	for _, c := range line.Chips() {
 		fmt.Fprintf(w, "  %s (label %q, %d lines)\n", c.Name(), c.Label(), c.LineCount())
+		for n := range c.LineCount() {
+			if l, ok := c.Line(n).(consumed); ok && l.Consumer() != "" {
+				fmt.Fprintf(w, "    line %d %q: used by %q\n", n, l.Name(), l.Consumer())
+			}
+		}
 	}
 }
 
