@@ -433,8 +433,10 @@ func flagWords(f net.Flags) string {
 	}{{net.FlagUp, "up"}, {net.FlagRunning, "running"}, {net.FlagLoopback, "loopback"}, {net.FlagMulticast, "multicast"}, {net.FlagBroadcast, "broadcast"}, {net.FlagPointToPoint, "point-to-point"}} {
 		if f&x.f != 0 {
 			out = append(out, x.name)
-		} else if x.f == net.FlagUp || x.f == net.FlagMulticast {
-			out = append(out, "no "+x.name)
+		} else if x.f == net.FlagUp {
+			out = append(out, "down")
+		} else if x.f == net.FlagMulticast {
+			out = append(out, "no multicast")
 		}
 	}
 	return strings.Join(out, ", ")
@@ -622,10 +624,16 @@ func systemLogs(ctx context.Context, n int) ([]string, string, error) {
 	if p, err := exec.LookPath("journalctl"); err == nil {
 		out, err := exec.CommandContext(ctx, p, "--unit", "speakerbox.service", "--lines", strconv.Itoa(n), "--no-pager", "--output", "short-iso", "--quiet").Output()
 		lines := nonEmptyLines(out)
-		if err == nil && len(lines) > 0 {
+		switch {
+		case err == nil && len(lines) > 0:
 			return lines, "journalctl --unit speakerbox.service", nil
+		case err == nil:
+			// Nothing, or nothing this user may read: journalctl says
+			// neither.
+			errs = append(errs, errors.New("journalctl shows no line of speakerbox.service (not run under systemd here, or this user may not read the system journal)"))
+		default:
+			errs = append(errs, fmt.Errorf("journalctl: %w", err))
 		}
-		errs = append(errs, fmt.Errorf("journalctl: %d lines, %v", len(lines), err))
 	}
 	if p, err := exec.LookPath("logread"); err == nil {
 		out, err := exec.CommandContext(ctx, p).Output()
@@ -643,7 +651,7 @@ func systemLogs(ctx context.Context, n int) ([]string, string, error) {
 	if len(errs) == 0 {
 		return nil, "", errors.New("neither journalctl nor logread is installed; the speaker logs to standard error only")
 	}
-	return nil, "", fmt.Errorf("no log source could be read (run the report as root or a member of adm/systemd-journal): %w", errors.Join(errs...))
+	return nil, "", fmt.Errorf("no log lines found (run the report as root, or in the adm or systemd-journal group): %w", errors.Join(errs...))
 }
 
 func nonEmptyLines(b []byte) []string {
