@@ -6,6 +6,7 @@ require (
 	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/beevik/ntp v1.5.0
 	github.com/coder/websocket v1.8.14
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/devgianlu/go-librespot v0.7.4
 	github.com/gen2brain/alsa v0.6.0
 	github.com/grandcat/zeroconf v1.0.0
