@@ -15,7 +15,7 @@ require (
 	github.com/piglig/go-qr v1.1.0
 	golang.org/x/oauth2 v0.34.0
 	golang.org/x/sys v0.39.0
-	google.golang.org/protobuf v1.36.11
+	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
 	periph.io/x/conn/v3 v3.7.3
 	periph.io/x/host/v3 v3.8.5
