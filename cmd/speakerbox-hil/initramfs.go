@@ -8,9 +8,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/cpio"
+	"github.com/speakerbox/speakerbox/internal/cpio"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/debkernel"
-	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/kmod"
+	"github.com/speakerbox/speakerbox/internal/kmod"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/plan"
 )
 
