@@ -78,7 +78,7 @@ images: cross
 # when missing; kernels are cached in .cache/hil. Options go in HILFLAGS,
 # e.g. make hil HILFLAGS='-only raspi3b'.
 HILFLAGS ?=
-hil: cross
+hil: cross images
 	$(GO) run ./cmd/speakerbox-hil $(HILFLAGS)
 
 # audio: the audio pipeline's numbers in one run (README "Performance"): our
