@@ -126,7 +126,11 @@ func (bl *builder) build(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, f := range []struct{ what, p string }{{"root squashfs", sqfs}, {"image", bl.out}, {"image.xz", bl.out + ".xz"}} {
+	sum := []struct{ what, p string }{{"root squashfs", sqfs}, {"image", bl.out}}
+	if bl.xz {
+		sum = append(sum, struct{ what, p string }{"image.xz", bl.out + ".xz"})
+	}
+	for _, f := range sum {
 		if fi, err := os.Stat(f.p); err == nil {
 			bl.summary = append(bl.summary, fmt.Sprintf("%s %.1f MB", f.what, float64(fi.Size())/1e6))
 		}
