@@ -11,7 +11,7 @@ FUZZTIME ?= 10s
 # Options for `make run`; the speaker runs on its built-in defaults otherwise.
 RUNARGS  ?=
 
-.PHONY: all build cross test unit fuzz bench lint run clean hil bench-audio
+.PHONY: all build cross test unit fuzz bench lint run clean hil bench-audio image images
 
 all: build
 
@@ -58,6 +58,22 @@ run: build
 clean:
 	rm -rf speakerbox $(DIST)
 
+# --- image: SD card images -------------------------------------------------
+# `make image BOARD=pi3` (or pi2, pi0) writes dist/speakerbox-<board>.img
+# (and .img.xz) from Debian's Raspberry Pi packages, the overlay in
+# buildroot/board/speakerbox and the binaries of `make cross` (README "Flash
+# an SD card"). Packages are cached in .cache/image.
+BOARD ?= pi3
+IMAGEFLAGS ?= -xz
+image: cross
+	$(GO) run ./cmd/speakerbox-image -board $(BOARD) $(IMAGEFLAGS)
+
+# The three cards `make hil` boots (without .xz: they are only booted).
+images: cross
+	$(GO) run ./cmd/speakerbox-image -board pi3
+	$(GO) run ./cmd/speakerbox-image -board pi2
+	$(GO) run ./cmd/speakerbox-image -board pi0
+
 # --- hil: real-kernel tests --------------------------------------------------
 # Boots Debian's own kernels under QEMU (TCG, never KVM) with the cross-built
 # binaries and checks ALSA, the GPIO relay and the appliance boot against the
@@ -65,7 +81,7 @@ clean:
 # when missing; kernels are cached in .cache/hil. Options go in HILFLAGS,
 # e.g. make hil HILFLAGS='-only raspi3b'.
 HILFLAGS ?=
-hil: cross
+hil: cross images
 	$(GO) run ./cmd/speakerbox-hil $(HILFLAGS)
 
 # audio: the audio pipeline's numbers in one run (README "Performance"): our

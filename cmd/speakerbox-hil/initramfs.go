@@ -8,10 +8,10 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/cpio"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/debkernel"
-	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/kmod"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox-hil/internal/plan"
+	"github.com/speakerbox/speakerbox/internal/cpio"
+	"github.com/speakerbox/speakerbox/internal/kmod"
 )
 
 // initScript is the guest's PID 1: the minimum an appliance's early boot

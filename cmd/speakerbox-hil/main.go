@@ -127,7 +127,27 @@ func realMain() int {
 		}
 		runs = append(runs, &vmRun{def: d, kernel: kernels[d.arch], work: filepath.Join(work, d.name)})
 	}
+	var cards []*cardRun
+	for _, d := range cardDefs {
+		if sel != nil && !sel.MatchString("card-"+d.board) {
+			continue
+		}
+		cards = append(cards, &cardRun{def: d, work: filepath.Join(work, "card-"+d.board), img: filepath.Join(*dist, "speakerbox-"+d.board+".img")})
+	}
 	sem := make(chan struct{}, max(*jobs, 1))
+	// The cards first: three boots each, the longest guests of the suite.
+	for _, c := range cards {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t := time.Now()
+			c.run(ctx, m.Ogg, logf)
+			logf("card-%s: %d boots in %.1fs (QEMU %v); shell up %.1fs after power-on, getInfo %.1fs after the restart%s",
+				c.def.board, len(c.boots), time.Since(t).Seconds(), c.boots, c.bannerAt.Seconds(), c.infoAfterRestart.Seconds(), errNote(c.err))
+		}()
+	}
 	for _, r := range runs {
 		wg.Add(1)
 		go func() {
@@ -164,6 +184,20 @@ func realMain() int {
 			failed++
 			fmt.Printf("FAIL %s: %s\n", id, detail)
 			for _, l := range tailLines {
+				fmt.Printf("     | %s\n", l)
+			}
+		}
+	}
+	for _, c := range cards {
+		for _, k := range c.results() {
+			if k.pass {
+				passed++
+				fmt.Printf("PASS %s: %s\n", k.id, k.detail)
+				continue
+			}
+			failed++
+			fmt.Printf("FAIL %s: %s\n", k.id, k.detail)
+			for _, l := range k.tail {
 				fmt.Printf("     | %s\n", l)
 			}
 		}
@@ -362,6 +396,13 @@ func (r *vmRun) verdict(id string) (bool, string, []string) {
 		why += "; protocol errors: " + strings.Join(r.protoErr, "; ")
 	}
 	return false, why + suffix, tailAt(len(r.lines)-1, 15)
+}
+
+func errNote(err error) string {
+	if err != nil {
+		return " (error: " + err.Error() + ")"
+	}
+	return ""
 }
 
 func filepathLook(name string) (string, error) {

@@ -21,6 +21,7 @@ var hostTools = []struct{ bin, pkg string }{
 	{"oggenc", "vorbis-tools"},
 	{"dpkg-deb", "dpkg"},
 	{"apt-get", "apt"},
+	{"mcopy", "mtools"}, // the cards' boot partitions
 }
 
 // ensureTools installs the Debian packages of any missing host tool.

@@ -25,6 +25,8 @@ const (
 	PC      Machine = "pc"      // x86_64
 	Virt    Machine = "virt"    // arm64, PL061 GPIO
 	Raspi3B Machine = "raspi3b" // arm64, the Pi's BCM2837 GPIO with line names
+	Raspi2B Machine = "raspi2b" // armv7, BCM2836 (SD card boots only)
+	Raspi0  Machine = "raspi0"  // armv6, BCM2835 (SD card boots only)
 )
 
 // Spec describes one boot.
@@ -44,6 +46,16 @@ type Spec struct {
 	HostFwd string
 	// SerialLog receives the whole console.
 	SerialLog string
+	// SD is a card image attached as the Pi's SD card (raspi machines).
+	SD string
+	// Cmdline, when set, is the whole kernel command line (a card's
+	// cmdline.txt plus what only QEMU needs) instead of the machine's
+	// console and Append; panic=-1 is added.
+	Cmdline string
+	// Console, when set, is the console's input (the read end of a pipe
+	// the caller writes to): an *os.File, so QEMU gets it directly and
+	// nothing waits for it to end.
+	Console *os.File
 }
 
 // Line is one console line and when the host read it.
@@ -91,11 +103,34 @@ func Args(s Spec) (bin string, args []string, err error) {
 		args = append([]string{"-accel", "tcg,thread=single", "-display", "none", "-monitor", "none", "-no-reboot"},
 			"-M", "raspi3b", "-m", "1G", "-dtb", s.DTB, "-serial", "null", "-serial", "stdio")
 		appendLine = "console=ttyS1,115200 " + appendLine
+	case Raspi2B, Raspi0:
+		bin = "qemu-system-arm"
+		if s.DTB == "" || s.SD == "" {
+			return "", nil, fmt.Errorf("%s needs a device tree and an SD card", s.Machine)
+		}
+		// raspi2b takes exactly its board's memory. On one host thread
+		// its kernel crawls with four vCPUs online: boot it with
+		// maxcpus=1 in Cmdline (the other cores then idle in the boot
+		// stub).
+		mem := "1G"
+		if s.Machine == Raspi0 {
+			mem = "512M"
+		}
+		args = append([]string{"-accel", "tcg,thread=single", "-display", "none", "-monitor", "none", "-no-reboot"},
+			"-M", string(s.Machine), "-m", mem, "-dtb", s.DTB, "-serial", "stdio")
+		appendLine = "console=ttyAMA0,115200 " + appendLine
 	default:
 		return "", nil, fmt.Errorf("unknown machine %q", s.Machine)
 	}
+	if s.Cmdline != "" {
+		appendLine = s.Cmdline + " panic=-1"
+	}
+	if s.SD != "" {
+		args = append(args, "-drive", "if=sd,format=raw,file="+s.SD)
+	}
+	isPi := s.Machine == Raspi3B || s.Machine == Raspi2B || s.Machine == Raspi0
 	if s.HostFwd != "" {
-		if s.Machine == Raspi3B {
+		if isPi {
 			return "", nil, errors.New("no network on raspi3b guests")
 		}
 		dev := "virtio-net-pci"
@@ -103,7 +138,7 @@ func Args(s Spec) (bin string, args []string, err error) {
 			dev = "virtio-net-device"
 		}
 		args = append(args, "-netdev", "user,id=n0,restrict=on,hostfwd="+s.HostFwd, "-device", dev+",netdev=n0")
-	} else if s.Machine != Raspi3B {
+	} else if !isPi {
 		args = append(args, "-net", "none")
 	}
 	args = append(args, "-kernel", s.Kernel, "-initrd", s.Initrd, "-append", strings.TrimSpace(appendLine))
@@ -132,6 +167,9 @@ func Run(ctx context.Context, s Spec, onLine func(Line)) (Result, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = nil
+	if s.Console != nil {
+		cmd.Stdin = s.Console
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := cmd.StdoutPipe()
 	if err != nil {

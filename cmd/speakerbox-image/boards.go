@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// board is one card `make image` builds.
+type board struct {
+	name string
+	// arch is the Debian architecture of the kernel and BusyBox; bin the
+	// suffix of the `make cross` binary.
+	arch, bin string
+	// kernelMeta is Debian's meta package; it names the current ABI.
+	kernelMeta string
+	// dtbs are globs of device trees in the kernel package.
+	dtbs []string
+	// firmware lists the raspi-firmware files the board's boot ROM and
+	// firmware read.
+	firmware []string
+	// console is the serial console on the GPIO header as this kernel
+	// names it.
+	console string
+	// config is the board's own part of config.txt.
+	config string
+	// qemu describes how `make hil` boots the card: the machine, the
+	// device tree and words QEMU's machine needs on the command line
+	// that a real Pi must not get.
+	qemuMachine, qemuDTB, qemuAppend string
+}
+
+var boards = map[string]board{
+	"pi3": {
+		name: "pi3", arch: "arm64", bin: "arm64", kernelMeta: "linux-image-arm64",
+		dtbs: []string{"usr/lib/linux-image-*/broadcom/bcm2837-rpi-*.dtb", "usr/lib/linux-image-*/broadcom/bcm2711-rpi-*.dtb"},
+		// start4/fixup4: the same card boots a Pi 4 (Debian's arm64
+		// kernel has its device tree; not a Pi 5, which it lacks).
+		firmware: []string{"bootcode.bin", "start.elf", "fixup.dat", "start4.elf", "fixup4.dat"},
+		console:  "ttyS1,115200",
+		config: `# Pi 3, Pi 3+, Zero 2 W and Pi 4, 64-bit.
+arm_64bit=1
+`,
+		qemuMachine: "raspi3b", qemuDTB: "bcm2837-rpi-3-b.dtb",
+	},
+	"pi2": {
+		name: "pi2", arch: "armhf", bin: "armv7", kernelMeta: "linux-image-armmp",
+		dtbs:     []string{"usr/lib/linux-image-*/bcm2836-rpi-*.dtb", "usr/lib/linux-image-*/bcm2837-rpi-*.dtb"},
+		firmware: []string{"bootcode.bin", "start.elf", "fixup.dat"},
+		console:  "ttyAMA0,115200",
+		config: `# Pi 2 (and Pi 3 in 32-bit mode).
+`,
+		qemuMachine: "raspi2b", qemuDTB: "bcm2836-rpi-2-b.dtb",
+	},
+	"pi0": {
+		name: "pi0", arch: "armel", bin: "armv6", kernelMeta: "linux-image-rpi",
+		dtbs:     []string{"usr/lib/linux-image-*/bcm2835-rpi-*.dtb"},
+		firmware: []string{"bootcode.bin", "start.elf", "fixup.dat"},
+		console:  "ttyAMA0,115200",
+		config: `# Pi Zero, Zero W and Pi 1 (armv6).
+`,
+		qemuMachine: "raspi0", qemuDTB: "bcm2835-rpi-zero.dtb",
+		// QEMU's raspi0 has no power domain controller the driver
+		// accepts; its probe panics the kernel.
+		qemuAppend: "initcall_blacklist=bcm2835_power_driver_init",
+	},
+}
+
+func boardNames() string {
+	var n []string
+	for k := range boards {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// configTxt is the boot partition's config.txt: the firmware's settings,
+// editable on any computer.
+func (b board) configTxt() string {
+	return fmt.Sprintf(`# config.txt for Speakerbox on the Raspberry Pi firmware. The boot
+# partition holds it, so it can be edited on any computer.
+%s
+# Debian's kernel, with its upstream device trees and the initramfs that
+# loads the SD card and file system drivers.
+upstream_kernel=1
+kernel=vmlinuz
+initramfs initrd.img followkernel
+
+# The serial console on the header pins (GPIO14/15).
+enable_uart=1
+
+# Sound. The onboard output is on. For a DAC HAT, remove the # in front of
+# its dtoverlay line (one only; the firmware takes no comment at the end of
+# a line), copy the overlay's .dtbo from Raspberry Pi's firmware (the
+# overlays/ directory) into overlays/ on this partition, and set
+# audio_device in speakerbox.txt to the card name given.
+dtparam=audio=on
+# HiFiBerry DAC / MiniAmp: audio_device = sndrpihifiberry
+#dtoverlay=hifiberry-dac
+# HiFiBerry DAC+ / DAC2 HD: audio_device = sndrpihifiberry
+#dtoverlay=hifiberry-dacplus
+# HiFiBerry Amp / Amp+: audio_device = sndrpihifiberry
+#dtoverlay=hifiberry-amp
+# IQaudio DAC / DAC+ / DigiAMP+: audio_device = IQaudIODAC
+#dtoverlay=iqaudio-dacplus
+# JustBoom DAC / Amp: audio_device = sndrpijustboomd
+#dtoverlay=justboom-dac
+`, b.config)
+}
+
+// cmdline is cmdline.txt: one line, the last console is where the shell
+// and the boot messages go.
+func (b board) cmdline() string {
+	return "console=tty1 console=" + b.console + " root=/dev/mmcblk0p2 rootfstype=squashfs ro rootwait quiet\n"
+}
