@@ -112,7 +112,7 @@ func TestEventsSlowClientDropped(t *testing.T) {
 	slowDone := make(chan struct{})
 	go func() {
 		defer close(slowDone)
-		h.s.Handler().ServeHTTP(slow, httptest.NewRequest("GET", "/events", nil))
+		h.s.Handler().ServeHTTP(slow, httptest.NewRequest("GET", "http://127.0.0.1:4070/events", nil))
 	}()
 	<-slow.started // subscribed, and stuck writing its first event
 

@@ -373,3 +373,33 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 		}
 	}
 }
+
+// Without a token, only requests that name the server by address get in:
+// a page that re-points its own domain at the speaker (DNS rebinding) is
+// same-origin to the browser, but its Host is its domain.
+func TestHostMustBeAnAddressWithoutToken(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, host := range []string{"evil.example:4070", "evil.example", "speaker.local:4070"} {
+		code, body := h.do(t, "POST", "/player/pause", "", "Host", host)
+		if code != http.StatusForbidden || !strings.Contains(body, "localhost") {
+			t.Errorf("Host %s: %d %s", host, code, body)
+		}
+		if code, _ := h.do(t, "GET", "/status", "", "Host", host); code != http.StatusForbidden {
+			t.Errorf("GET /status with Host %s: %d", host, code)
+		}
+	}
+	if n := len(h.ctrl.Calls()); n != 0 {
+		t.Fatalf("controller called %d times", n)
+	}
+	for _, host := range []string{"localhost:4070", "127.0.0.1:4070", "[::1]:4070", "192.168.1.20:4070", "LOCALHOST"} {
+		if code, body := h.do(t, "POST", "/player/pause", "", "Host", host); code != 204 {
+			t.Errorf("Host %s: %d %s", host, code, body)
+		}
+	}
+	// With a token, names are fine (the token is what a page lacks).
+	const token = "0123456789abcdef0123"
+	h = newHarness(t, func(c *Config) { c.Token = token })
+	if code, body := h.do(t, "POST", "/player/pause", "", "Host", "speaker.local:4070", "Authorization", "Bearer "+token); code != 204 {
+		t.Errorf("named host with the token: %d %s", code, body)
+	}
+}
