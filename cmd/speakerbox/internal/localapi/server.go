@@ -161,6 +161,28 @@ func (s *Server) Emit(ev hooks.Event) {
 	}
 }
 
+// Refresh tells the server that the device's own status (Source) changed
+// without a hook event (logging in, back online): event clients get an
+// "event: status" with it. Like Emit it never blocks; refreshes queued
+// back to back count once.
+func (s *Server) Refresh() {
+	s.mu.Lock()
+	if n := len(s.pending); n > 0 && s.pending[n-1].ev.Name == "" {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.pending) < maxPending {
+		s.pending = append(s.pending, pendingEvent{model: s.model})
+	} else {
+		s.overflow = true
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
 // EventStats are for metrics: SSE clients now, and how many were dropped
 // for falling behind.
 type EventStats struct {

@@ -196,6 +196,14 @@ func TestNothingToControl(t *testing.T) {
 	if code != http.StatusConflict || !strings.Contains(body, "nothing to control") {
 		t.Fatalf("no session: %d %s", code, body)
 	}
+	h.ctrl.err = fmt.Errorf("seek past the end: %w", ErrInvalid)
+	if code, body := h.do(t, "POST", "/player/seek", `{"position_ms": 5000000}`); code != http.StatusBadRequest || !strings.Contains(body, "past the end") {
+		t.Fatalf("refused by the device: %d %s", code, body)
+	}
+	h.ctrl.err = fmt.Errorf("receiver: %w", ErrUnavailable)
+	if code, body := h.do(t, "POST", "/player/pause", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("device not running: %d %s", code, body)
+	}
 	h.ctrl.err = context.DeadlineExceeded
 	if code, body := h.do(t, "POST", "/player/pause", ""); code != http.StatusGatewayTimeout {
 		t.Fatalf("device did not answer: %d %s", code, body)
