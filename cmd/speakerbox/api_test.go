@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
@@ -275,4 +277,83 @@ func TestRelayOverride(t *testing.T) {
 		t.Fatalf("failed switch: %v", err)
 	}
 	check(false, localapi.RelayAuto, false, 5)
+}
+
+// fakeDevice is a status that changes when told, with StatusChanged's
+// contract: the channel is closed at the next change.
+type fakeDevice struct {
+	mu      sync.Mutex
+	st      localapi.ReceiverStatus
+	changed chan struct{}
+}
+
+func (f *fakeDevice) ReceiverStatus() localapi.ReceiverStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st
+}
+
+func (f *fakeDevice) Changes() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+func (f *fakeDevice) set(state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st.Session = state
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// The device's status changes that no hook tells (logging in) reach the
+// event clients as status events; the status itself is the device's.
+func TestLocalAPIFollowsDeviceChanges(t *testing.T) {
+	cfg := &config.Config{Name: "Kitchen", API: config.API{Address: "127.0.0.1:0"}}
+	cfg.Audio.Output = "null"
+	a := &app{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	l, err := openLocalAPI(a, "dev-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &fakeDevice{st: localapi.ReceiverStatus{Session: localapi.StateOffline}, changed: make(chan struct{})}
+	l.wire(apiParts{Status: dev, Changes: dev.Changes})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	resp, err := http.Get("http://" + l.ln.Addr().String() + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewReader(resp.Body)
+	if ev := readEvent(t, events); ev.data.Status.Session.State != localapi.StateOffline || ev.data.Status.Device.ID != "dev-id" {
+		t.Fatalf("first status %+v", ev.data.Status)
+	}
+	for _, state := range []string{localapi.StateLoggingIn, localapi.StateConnected} {
+		dev.set(state)
+		// Refreshes may coalesce; the last one shows the latest state.
+		for ev := readEvent(t, events); ev.data.Status.Session.State != state; ev = readEvent(t, events) {
+			if ev.name != "status" {
+				t.Fatalf("event %q", ev.name)
+			}
+		}
+	}
+	// Player commands: no device command input wired: 503.
+	r, err := http.Post("http://"+l.ln.Addr().String()+"/player/next", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("player/next unwired: %d", r.StatusCode)
+	}
 }

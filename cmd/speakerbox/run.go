@@ -174,7 +174,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	api.wire(relay, nil, nil, zc)
+	api.wire(apiParts{Relay: relay, ZeroConf: zc})
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup
