@@ -24,20 +24,12 @@ type localAPI struct {
 	ln  net.Listener
 	a   *app
 
-	mu    sync.Mutex // guards parts
-	parts apiParts
-}
-
-// apiParts are what the API serves that is made after it; wire sets them
-// before run. Any may be nil: commands to a missing part answer 503 (409
-// for the relay: none is configured), and without Status the status is
-// folded from hook events alone.
-type apiParts struct {
-	Relay    *relayOverride
-	Control  localapi.Controller
-	Status   localapi.StatusSource
-	Changes  func() <-chan struct{} // closed at the device's next status change
-	ZeroConf *zeroconfsrv.Server
+	// The parts made after the server; set by wire before run.
+	mu       sync.Mutex
+	relay    *relayOverride
+	control  localapi.Controller
+	status   localapi.StatusSource
+	zeroconf *zeroconfsrv.Server
 }
 
 // openLocalAPI checks api.* and binds the listener, so that a refused
@@ -88,25 +80,24 @@ func (l *localAPI) emit(ev hooks.Event) {
 	}
 }
 
-// wire hands the API the parts made after it. Called before run.
-func (l *localAPI) wire(p apiParts) {
+// wire hands the API the parts made after it: the relay override (nil:
+// no relay), the Connect device's command input and status (either may be
+// nil: commands then answer 503 and the status is folded from hook events
+// alone) and the ZeroConf server. Called before run.
+func (l *localAPI) wire(relay *relayOverride, control localapi.Controller, status localapi.StatusSource, zc *zeroconfsrv.Server) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.parts = p
-}
-
-func (l *localAPI) get() apiParts {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.parts
+	l.relay, l.control, l.status, l.zeroconf = relay, control, status, zc
 }
 
 // SetMode implements localapi.Relay with the override once wired.
 func (l *localAPI) SetMode(ctx context.Context, m localapi.RelayMode) error {
-	r := l.get().Relay
+	l.mu.Lock()
+	r := l.relay
+	l.mu.Unlock()
 	if r == nil {
 		return localapi.ErrNoRelay
 	}
@@ -121,7 +112,9 @@ func (l *localAPI) SetMode(ctx context.Context, m localapi.RelayMode) error {
 
 // RelayState implements localapi.Relay.
 func (l *localAPI) RelayState() (bool, localapi.RelayMode) {
-	r := l.get().Relay
+	l.mu.Lock()
+	r := l.relay
+	l.mu.Unlock()
 	if r == nil {
 		return false, localapi.RelayNone
 	}
@@ -131,23 +124,26 @@ func (l *localAPI) RelayState() (bool, localapi.RelayMode) {
 // ReceiverStatus implements localapi.StatusSource with the device's view
 // once wired; before, the zero value leaves the status to the hooks.
 func (l *localAPI) ReceiverStatus() localapi.ReceiverStatus {
-	src := l.get().Status
+	l.mu.Lock()
+	src := l.status
+	l.mu.Unlock()
 	if src == nil {
 		return localapi.ReceiverStatus{}
 	}
 	return src.ReceiverStatus()
 }
 
-// run serves until ctx ends, and turns the device's status changes into
-// status events.
-func (l *localAPI) run(ctx context.Context) error {
+// run serves until ctx ends. changes, if not nil, is the device's
+// StatusChanged (a channel closed at its next status change): each change
+// becomes a status event for the event clients.
+func (l *localAPI) run(ctx context.Context, changes func() <-chan struct{}) error {
 	if l == nil {
 		return nil
 	}
 	l.a.log.Info("local API listening", "address", l.ln.Addr().String(), "token", l.a.cfg.API.Token != "")
 	watchCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	if changes := l.get().Changes; changes != nil {
+	if changes != nil {
 		wg.Go(func() {
 			ch := changes()
 			for {
@@ -178,7 +174,9 @@ func (l *localAPI) close() {
 }
 
 func (l *localAPI) controlDevice(ctx context.Context, c localapi.Control) error {
-	ctl := l.get().Control
+	l.mu.Lock()
+	ctl := l.control
+	l.mu.Unlock()
 	if ctl == nil {
 		return fmt.Errorf("player control: %w", localapi.ErrUnavailable)
 	}
@@ -189,7 +187,9 @@ func (l *localAPI) controlDevice(ctx context.Context, c localapi.Control) error 
 // resetUsers, exactly as a phone sends it, so that zeroconf.reset_forgets
 // and the log line are the same whichever asked.
 func (l *localAPI) ResetUsers(ctx context.Context) error {
-	zc := l.get().ZeroConf
+	l.mu.Lock()
+	zc := l.zeroconf
+	l.mu.Unlock()
 	if zc == nil {
 		return fmt.Errorf("the ZeroConf API: %w", localapi.ErrUnavailable)
 	}

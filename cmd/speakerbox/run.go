@@ -174,7 +174,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	api.wire(apiParts{Relay: relay, ZeroConf: zc})
+	api.wire(relay, deviceControl{dev}, deviceStatus{dev}, zc)
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup
@@ -198,7 +198,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	})
 	a.Go(func() {
 		defer wg.Done()
-		if err := api.run(ctx); err != nil {
+		if err := api.run(ctx, dev.StatusChanged); err != nil {
 			errs <- err
 		}
 	})
