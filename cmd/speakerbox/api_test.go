@@ -145,6 +145,11 @@ func TestRunLocalAPI(t *testing.T) {
 	if code, body := post("/relay/on"); code != http.StatusConflict {
 		t.Errorf("relay/on without a relay: %d %s", code, body)
 	}
+	// Nothing plays yet: 409, not a pretended success.
+	if code, body := post("/player/pause"); code != http.StatusConflict || !strings.Contains(body, "nothing to control") {
+		t.Errorf("player/pause before anything plays: %d %s", code, body)
+	}
+
 	// A track played from the app: the player's hook events reach the
 	// stream too, in order, with the status after each.
 	a := r.publish("track", "api", 160, 3, 1)
