@@ -74,12 +74,18 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	api, err := openLocalAPI(a, deviceID) // nil when api.address is off
+	if err != nil {
+		return err
+	}
+	defer api.close()
 	// The amplifier: driven off now, off again on every way out.
-	out, err := openOutput(ctx, a)
+	out, relay, err := openOutput(ctx, a, api.emit)
 	if err != nil {
 		return err
 	}
 	defer closeOutput(a, out)
+	defer relay.release() // before closeOutput: its "off" must reach a held relay
 	checkOutputAtStart(ctx, a.cfg, a.log)
 
 	dt, err := zeroconfsrv.ParseDeviceType(a.cfg.DeviceType)
@@ -173,11 +179,13 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	api.wire(relay, deviceControl{dev}, deviceStatus{dev}, zc)
+	api.wireMetrics(speakerMetrics(out, pl, dev, zc), pl.AudioStats)
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(4)
+	errs := make(chan error, 3)
+	wg.Add(5)
 	a.Go(func() {
 		defer wg.Done()
 		sd.run(ctx, zc, map[string]sdnotify.Pinger{"zeroconf": zc, "player": pl, "connect": dev})
@@ -196,6 +204,12 @@ func runSpeaker(ctx context.Context, a *app) error {
 		defer wg.Done()
 		if err := dev.Run(ctx); err != nil {
 			errs <- fmt.Errorf("connect: %w", err)
+		}
+	})
+	a.Go(func() {
+		defer wg.Done()
+		if err := api.run(ctx, dev.StatusChanged); err != nil {
+			errs <- err
 		}
 	})
 	var runErr error

@@ -29,6 +29,7 @@ type Config struct {
 	GPIO       GPIO
 	Hooks      Hooks
 	Time       Time
+	API        API
 }
 
 // Time configures `speakerbox timesync`, the clock of a speaker without a

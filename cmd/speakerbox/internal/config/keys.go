@@ -280,5 +280,9 @@ func keys() []key {
 
 		{name: "time.servers", kind: kStrings, def: "0.pool.ntp.org,1.pool.ntp.org,2.pool.ntp.org", help: "NTP servers speakerbox timesync asks, in order",
 			field: func(c *Config) any { return &c.Time.Servers }, check: ntpServers},
+		{name: "api.address", kind: kString, def: DefaultAPIAddress, help: `host:port of the local status and control API ("off" or empty: no API; beyond loopback it needs api.token)`,
+			field: func(c *Config) any { return &c.API.Address }, check: apiAddress},
+		{name: "api.token", kind: kString, secret: true, help: "bearer token the local API requires of every request (masked in --print-config; required when api.address is beyond loopback)",
+			field: func(c *Config) any { return &c.API.Token }, check: apiToken},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -217,6 +218,16 @@ func Validate(c *Config, source func(key string) string) error {
 		return &Error{Key: "audio.mixer", Value: a.Mixer, Source: source("audio.mixer"),
 			Problem: fmt.Sprintf("a hardware mixer needs audio.output alsa, and audio.output is %s (from %s)", a.Output, source("audio.output")),
 			Allowed: "empty (software volume) unless audio.output is alsa"}
+	}
+	// The ZeroConf API listens on every advertised address, loopback
+	// among them when zeroconf.interfaces names lo: the local API on the
+	// same port would fail to bind at start, or take the phones' port.
+	if c.API.Enabled() && c.Zeroconf.Port != 0 {
+		if _, port, err := net.SplitHostPort(c.API.Address); err == nil && port == strconv.Itoa(c.Zeroconf.Port) {
+			return &Error{Key: "api.address", Value: c.API.Address, Source: source("api.address"),
+				Problem: fmt.Sprintf("its port is zeroconf.port's (%d, from %s)", c.Zeroconf.Port, source("zeroconf.port")),
+				Allowed: "a port other than zeroconf.port, such as the default " + DefaultAPIAddress}
+		}
 	}
 	return nil
 }

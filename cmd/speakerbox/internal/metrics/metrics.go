@@ -20,6 +20,7 @@
 package metrics
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -196,6 +197,34 @@ func (m *Metrics) WriteTo(w interface{ Write([]byte) (int, error) }) {
 	if m.src.Process {
 		vm.WriteProcessMetrics(w)
 	}
+}
+
+// Counters is one scrape of the speaker's own series (the Go runtime's and
+// the process's left out), by series name with its labels as exposed: the
+// local API's /status and the report show them without a second set of
+// names to keep in step.
+func (m *Metrics) Counters() map[string]float64 {
+	var b bytes.Buffer
+	m.mu.Lock()
+	m.update()
+	m.set.WritePrometheus(&b)
+	m.mu.Unlock()
+	out := make(map[string]float64)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out
 }
 
 // update sets the counters from the components' snapshots.

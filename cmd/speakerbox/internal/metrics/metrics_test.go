@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -305,5 +306,41 @@ func TestParserRefusesBadOutput(t *testing.T) {
 	fams, err := parseExposition("# HELP a x\n# TYPE a counter\na{z=\"1\",b=\"q\\\"\\n\"} 2.5 123\n")
 	if err != nil || fams["a"].samples[`a{b="q\"\n",z="1"}`] != 2.5 {
 		t.Fatalf("%v %+v", err, fams["a"])
+	}
+}
+
+// TestCountersFollowTheScrape: Counters gives the same series and values a
+// scrape shows, without the Go runtime's.
+func TestCountersFollowTheScrape(t *testing.T) {
+	r := newRig(t)
+	r.mu.Lock()
+	r.audio.Underruns = 3
+	r.mu.Unlock()
+	c := r.m.Counters()
+	if c["speakerbox_audio_underruns_total"] != 3 {
+		t.Fatalf("underruns %v in %v", c["speakerbox_audio_underruns_total"], c)
+	}
+	fams := r.scrape(t)
+	for series, v := range c {
+		// The parser keys series as name{sorted labels}.
+		fam, key := series, series+"{}"
+		if i := strings.IndexByte(series, '{'); i >= 0 {
+			fam = series[:i]
+			labels := strings.Split(strings.TrimSuffix(series[i+1:], "}"), ",")
+			sort.Strings(labels)
+			key = fam + "{" + strings.Join(labels, ",") + "}"
+		}
+		f := fams[fam]
+		if f == nil {
+			t.Fatalf("%s is not in the scrape", series)
+		}
+		if got, ok := f.samples[key]; !ok || got != v {
+			t.Errorf("%s = %v in Counters, %v (%v) in the scrape", series, v, got, ok)
+		}
+	}
+	for series := range c {
+		if strings.HasPrefix(series, "go_") || strings.HasPrefix(series, "process_") {
+			t.Errorf("runtime series %s in Counters", series)
+		}
 	}
 }
