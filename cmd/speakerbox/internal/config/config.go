@@ -28,6 +28,7 @@ type Config struct {
 	Audio      Audio
 	GPIO       GPIO
 	Hooks      Hooks
+	API        API
 }
 
 // Zeroconf configures discovery and the ZeroConf login API.

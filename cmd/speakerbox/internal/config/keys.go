@@ -220,5 +220,10 @@ func keys() []key {
 			field: func(c *Config) any { return &c.Hooks.Timeout }, check: durRange(100*time.Millisecond, 10*time.Minute, false)},
 		{name: "hooks.env", kind: kStrings, secret: true, help: "extra environment for hooks, NAME=value (values are masked in --print-config)",
 			field: func(c *Config) any { return &c.Hooks.Env }, check: envList},
+
+		{name: "api.address", kind: kString, def: DefaultAPIAddress, help: `host:port of the local status and control API ("off" or empty: no API; beyond loopback it needs api.token)`,
+			field: func(c *Config) any { return &c.API.Address }, check: apiAddress},
+		{name: "api.token", kind: kString, secret: true, help: "bearer token the local API requires of every request (masked in --print-config; required when api.address is beyond loopback)",
+			field: func(c *Config) any { return &c.API.Token }, check: apiToken},
 	}
 }
