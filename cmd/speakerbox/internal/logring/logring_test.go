@@ -26,7 +26,7 @@ func TestKeepsTheLastLinesInOrder(t *testing.T) {
 func TestBoundsLongLinesAndBadUTF8(t *testing.T) {
 	r := New(2)
 	long := strings.Repeat("é", MaxLine) // 2 bytes each
-	fmt.Fprint(r, long[:MaxLine+1]) // ends mid-rune, then more in another write
+	fmt.Fprint(r, long[:MaxLine+1])      // ends mid-rune, then more in another write
 	fmt.Fprint(r, long+"\n\xff\xfe ok\n")
 	got := r.Lines()
 	if len(got[0]) > MaxLine+len("…") || !strings.HasSuffix(got[0], "…") || !strings.HasPrefix(got[0], "éé") {
