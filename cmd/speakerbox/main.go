@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/logring"
 	"github.com/speakerbox/speakerbox/internal/statedir"
 )
 
@@ -98,6 +99,8 @@ type app struct {
 	// spotify, when set, replaces the way to Spotify (tests route it to a
 	// wire-level fake); nil is the real service.
 	spotify func(deviceID string) spotifyAccess
+	// logs keeps the last log lines for the web page (web.go).
+	logs *logring.Ring
 }
 
 func main() {
@@ -177,6 +180,8 @@ func realMainWith(ctx context.Context, spotify func(deviceID string) spotifyAcce
 		}
 		a.cfg, a.loaded = loaded.Config, loaded
 		a.log = newLogger(stderr, os.Getenv, parseLevel(a.cfg.LogLevel))
+		a.logs = logring.New(logRingLines)
+		a.log = withLogRing(a.log, a.logs)
 	}
 
 	return a.execute(ctx, run, args)
