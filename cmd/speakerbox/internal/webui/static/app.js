@@ -156,6 +156,7 @@ function render(s) {
   }
   const playing = sess.state === 'playing';
   $('play').setAttribute('aria-label', playing ? 'Pause' : 'Play');
+  $('play').classList.toggle('playing', playing);
   for (const id of ['play', 'prev', 'next']) $(id).disabled = !t;
   tick();
 
@@ -213,7 +214,7 @@ function flash(msg) {
 
 document.addEventListener('click', (ev) => {
   const b = ev.target.closest('button[data-post]');
-  if (b) post(b.dataset.post);
+  if (b) post(b.dataset.post).then(() => { if (b.id === 'logout') loadUsers(); });
 });
 $('play').addEventListener('click', () => {
   post(current && current.session && current.session.state === 'playing' ? 'player/pause' : 'player/play');
