@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'speakerbox.token';
 let current = null; // the last status
 let volumeBusy = false; // the owner is moving the slider: status must not move it back
+let volumeHold = 0; // until then, a status with another volume is an old one
 let tokenWaiters = [];
 
 // Every request carries the token once the owner gave one (needed when the
@@ -161,7 +162,10 @@ function render(s) {
   tick();
 
   const vol = s.volume || { percent: 0 };
-  if (!volumeBusy) $('volume').value = vol.percent;
+  if (!volumeBusy && (Date.now() > volumeHold || Number($('volume').value) === vol.percent)) {
+    $('volume').value = vol.percent;
+    volumeHold = 0;
+  }
   text('volume-out', $('volume').value + '%');
 
   const relay = s.relay || { mode: 'none' };
@@ -229,6 +233,9 @@ $('volume').addEventListener('input', () => {
   volumeTimer = setTimeout(async () => {
     await post('player/volume', { percent: Number($('volume').value) });
     volumeBusy = false;
+    // The speaker's own event follows; until it does, or for two
+    // seconds, an older status does not pull the slider back.
+    volumeHold = Date.now() + 2000;
   }, 150);
 });
 
