@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -271,4 +272,30 @@ func TestOwnerPartsMissingAnswer503(t *testing.T) {
 	if res, _ := do(t, s, req{method: "GET", path: "/"}); res.StatusCode != 404 {
 		t.Errorf("GET / with no page: %d", res.StatusCode)
 	}
+}
+
+// FuzzOwnerRoutes: any body or id from the network gets an answer, never a
+// panic, and a refused settings change leaves the file as it was.
+func FuzzOwnerRoutes(f *testing.F) {
+	f.Add(uint8(1), "/settings", `{"audio.max_volume":80}`)
+	f.Add(uint8(1), "/settings", `{"name":"\u0000"}`)
+	f.Add(uint8(1), "/settings", `{"gpio.warmup":1e400}`)
+	f.Add(uint8(1), "/settings", `{"name":{"a":1}}`)
+	f.Add(uint8(3), "/credentials/%00", ``)
+	f.Add(uint8(2), "/session/logout", `{"x":1}`)
+	f.Fuzz(func(t *testing.T, m uint8, path, body string) {
+		methods := []string{"GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"}
+		method := methods[int(m)%len(methods)]
+		if u, err := url.ParseRequestURI(path); err != nil || u.Path != path || strings.ContainsAny(path, " \t\r\n") {
+			return // not a request line httptest can make
+		}
+		s, _, file := ownerServer(t, "")
+		res, b := do(t, s, req{method: method, path: path, body: body})
+		if res.StatusCode >= 500 && res.StatusCode != 503 {
+			t.Fatalf("%s %s %q: %d %s", method, path, body, res.StatusCode, b)
+		}
+		if data, _ := os.ReadFile(file); res.StatusCode != 200 && string(data) != ownerConfig {
+			t.Fatalf("%s %s %q: %d, and the file changed:\n%s", method, path, body, res.StatusCode, data)
+		}
+	})
 }
