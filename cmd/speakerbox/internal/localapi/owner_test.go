@@ -299,3 +299,56 @@ func FuzzOwnerRoutes(f *testing.F) {
 		}
 	})
 }
+
+// DNS rebinding: a page of evil.example whose name now points at
+// 127.0.0.1 is the same origin as the API for the browser. Without a token
+// the API answers only for loopback names.
+func TestRefusesOtherHostNamesWithoutToken(t *testing.T) {
+	s, f, path := ownerServer(t, "")
+	for _, host := range []string{"evil.example:4070", "evil.example", "127.0.0.1.evil.example:4070", "10.0.0.5:4070", ""} {
+		for _, r := range []req{
+			{method: "PUT", path: "/settings", body: `{"name":"Evil"}`, hdr: map[string]string{"Origin": "http://" + host}},
+			{method: "POST", path: "/session/logout", hdr: map[string]string{"Origin": "http://" + host}},
+			{method: "GET", path: "/settings"},
+			{method: "GET", path: "/report"},
+			{method: "GET", path: "/credentials"},
+			{method: "GET", path: "/log"},
+		} {
+			hr := httptest.NewRequest(r.method, r.path, strings.NewReader(r.body))
+			hr.Host = host
+			if r.body != "" {
+				hr.Header.Set("Content-Type", "application/json")
+			}
+			for k, v := range r.hdr {
+				hr.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, hr)
+			if rec.Code != 403 || !strings.Contains(rec.Body.String(), "refused") {
+				t.Errorf("Host %q, %s %s: %d %s, want 403", host, r.method, r.path, rec.Code, rec.Body)
+			}
+		}
+	}
+	if data, _ := os.ReadFile(path); string(data) != ownerConfig || f.logouts != 0 {
+		t.Errorf("changed by refused requests: logouts %d, file:\n%s", f.logouts, data)
+	}
+	for _, host := range []string{"127.0.0.1:4070", "[::1]:4070", "localhost:4070", "LOCALHOST", "127.0.0.2:80"} {
+		hr := httptest.NewRequest("GET", "/settings", nil)
+		hr.Host = host
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, hr)
+		if rec.Code != 200 {
+			t.Errorf("Host %q: %d %s, want 200", host, rec.Code, rec.Body)
+		}
+	}
+	// With a token any name will do: a page elsewhere has no token.
+	s, _, _ = ownerServer(t, "0123456789abcdef")
+	hr := httptest.NewRequest("GET", "/settings", nil)
+	hr.Host = "speaker.lan:4070"
+	hr.Header.Set("Authorization", "Bearer 0123456789abcdef")
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, hr)
+	if rec.Code != 200 {
+		t.Errorf("with the token, Host speaker.lan: %d %s", rec.Code, rec.Body)
+	}
+}
