@@ -1,0 +1,117 @@
+package localapi
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// BenchmarkStatus is the latency of GET /status over loopback HTTP with a
+// kept-alive connection; "reference" serves the same bytes from a bare
+// handler over the same transport, so the ratio is the API's own cost.
+// "api-16sse" asks while 16 event clients are connected and every request
+// is accompanied by an event fanned out to all of them.
+func BenchmarkStatus(b *testing.B) {
+	h := newHarness(b, nil)
+	playSomething(h.s)
+	_, body := h.do(b, "GET", "/status", "")
+	ref := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, body)
+	}))
+	b.Cleanup(ref.Close)
+	get := func(b *testing.B, url string) {
+		resp, err := h.ts.Client().Get(url + "/status")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
+		}
+	}
+	b.Run("reference", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			get(b, ref.URL)
+		}
+	})
+	b.Run("api", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			get(b, h.ts.URL)
+		}
+	})
+	b.Run("api-16sse", func(b *testing.B) {
+		for range 16 {
+			c := h.connect(b)
+			c.mustNext(b)
+			go func() {
+				for {
+					if _, err := c.next(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			h.s.Emit(volumeEvent(i % 65536))
+			get(b, h.ts.URL)
+		}
+	})
+}
+
+// BenchmarkEvents measures an event's fan-out to n SSE clients over
+// loopback HTTP (each op: one Emit, then every client has read it) and the
+// heap each connected client holds. 1 client is the reference for 16.
+func BenchmarkEvents(b *testing.B) {
+	for _, n := range []int{1, 16} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			h := newHarness(b, func(c *Config) { c.MaxClients = n })
+			playSomething(h.s)
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			got := make(chan struct{}, n)
+			for range n {
+				c := h.connect(b)
+				c.mustNext(b)
+				go func() {
+					for {
+						if _, err := c.next(); err != nil {
+							return
+						}
+						got <- struct{}{}
+					}
+				}()
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			perClient := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				h.s.Emit(volumeEvent(i % 65536))
+				for range n {
+					select {
+					case <-got:
+					case <-time.After(10 * time.Second): // a hang, not a timing
+						b.Fatal("a client did not get the event")
+					}
+				}
+			}
+			b.ReportMetric(perClient, "heap-B/client") // after the loop, which resets metrics
+		})
+	}
+}
