@@ -17,8 +17,9 @@ import (
 // amp commands, optional mute line), the hook runner and the glue. The
 // amplifier is driven off before it returns, and the exit guard switches it
 // off on every way out (signal, fatal error, panic, hung shutdown). The
-// caller closes the Output for the orderly path.
-func openOutput(ctx context.Context, a *app) (*playback.Output, error) {
+// caller closes the Output for the orderly path. The override lets the
+// local API hold the relay on or off (nil when nothing switches power).
+func openOutput(ctx context.Context, a *app) (*playback.Output, *relayOverride, error) {
 	g, h := a.cfg.GPIO, a.cfg.Hooks
 	runner, err := hooks.New(hooks.Config{
 		OnEvent: h.OnEvent,
@@ -27,12 +28,12 @@ func openOutput(ctx context.Context, a *app) (*playback.Output, error) {
 		Log:     a.log.With("component", "hooks"),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	relay, err := relayConfig(ctx, a, runner)
+	relay, override, err := relayConfig(ctx, a, runner)
 	if err != nil {
 		_ = runner.Close(ctx)
-		return nil, err
+		return nil, nil, err
 	}
 	out, err := playback.NewOutput(ctx, playback.OutputConfig{
 		Relay: relay,
@@ -41,24 +42,25 @@ func openOutput(ctx context.Context, a *app) (*playback.Output, error) {
 	})
 	if err != nil {
 		_ = runner.Close(ctx)
-		return nil, err
+		return nil, nil, err
 	}
 	a.guard.Add(out.ForceOff)
+	a.guard.Add(override.release) // runs first: a held relay must not outlast the speaker
 	if relay != nil {
 		a.log.Info("amplifier control", "relay_line", g.RelayLine, "active_low", g.ActiveLow, "mute_line", g.MuteLine,
 			"amp_commands", h.AmpOnCommand != "" || h.AmpOffCommand != "", "warmup", g.Warmup, "idle_timeout", g.IdleTimeout)
 	}
-	return out, nil
+	return out, override, nil
 }
 
 // relayConfig is nil when nothing switches the amplifier.
-func relayConfig(ctx context.Context, a *app, runner *hooks.Runner) (*amp.Config, error) {
+func relayConfig(ctx context.Context, a *app, runner *hooks.Runner) (*amp.Config, *relayOverride, error) {
 	g, h := a.cfg.GPIO, a.cfg.Hooks
 	var power amp.Switches
 	if g.RelayLine != "" {
 		pin, err := openLine("gpio.relay_line", g.RelayLine)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		power = append(power, amp.PinSwitch{Pin: pin, ActiveLow: g.ActiveLow})
 	}
@@ -69,19 +71,25 @@ func relayConfig(ctx context.Context, a *app, runner *hooks.Runner) (*amp.Config
 	if g.MuteLine != "" {
 		pin, err := openLine("gpio.mute_line", g.MuteLine)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		mute = amp.PinSwitch{Pin: pin, ActiveLow: g.ActiveLow}
 	}
 	if len(power) == 0 && mute == nil {
-		return nil, nil
+		return nil, nil, nil
+	}
+	var override *relayOverride
+	var ps amp.Switch = power
+	if len(power) > 0 {
+		override = newRelayOverride(power)
+		ps = override
 	}
 	return &amp.Config{
-		Power:       power,
+		Power:       ps,
 		Mute:        mute,
 		Warmup:      g.Warmup,
 		IdleTimeout: g.IdleTimeout,
-	}, nil
+	}, override, nil
 }
 
 // openLine resolves a configured line; the error names the key.

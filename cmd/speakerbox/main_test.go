@@ -23,7 +23,8 @@ func TestMain(m *testing.M) {
 func speakerbox(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(cleanEnv(), "SBTEST_MAIN=1", "HOME="+t.TempDir())
+	// Any free port for the local API: 4070 may be taken by another test.
+	cmd.Env = append(cleanEnv(), "SBTEST_MAIN=1", "HOME="+t.TempDir(), "SPEAKERBOX_API_ADDRESS=127.0.0.1:0")
 	cmd.Env = append(cmd.Env, env...)
 	return cmd
 }

@@ -73,11 +73,17 @@ func runSpeaker(ctx context.Context, a *app) error {
 		return err
 	}
 	// The amplifier: driven off now, off again on every way out.
-	out, err := openOutput(ctx, a)
+	out, relay, err := openOutput(ctx, a)
 	if err != nil {
 		return err
 	}
 	defer closeOutput(a, out)
+	defer relay.release() // before closeOutput: its "off" must reach a held relay
+	api, err := openLocalAPI(a, deviceID, relay)
+	if err != nil {
+		return err
+	}
+	defer api.close()
 	checkOutputAtStart(ctx, a.cfg, a.log)
 
 	dt, err := zeroconfsrv.ParseDeviceType(a.cfg.DeviceType)
@@ -92,7 +98,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	// in step. The API is made after the device, so the hooks reach it
 	// through zc, set before anything runs.
 	var zc *zeroconfsrv.Server
-	hk := sessionHooks{out: out, active: func(user string) { zc.Handler().SetActiveUser(user) }}
+	hk := sessionHooks{out: out, active: func(user string) { zc.Handler().SetActiveUser(user) }, tap: api.emit}
 	pl, sink, err := newConnectPlayer(a, out, hk, access)
 	if err != nil {
 		return err
@@ -168,11 +174,12 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	api.wire(nil, nil, zc)
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Add(3)
+	errs := make(chan error, 3)
+	wg.Add(4)
 	a.Go(func() {
 		defer wg.Done()
 		_ = watch.Run(ctx) // nil when ctx ends
@@ -187,6 +194,12 @@ func runSpeaker(ctx context.Context, a *app) error {
 		defer wg.Done()
 		if err := dev.Run(ctx); err != nil {
 			errs <- fmt.Errorf("connect: %w", err)
+		}
+	})
+	a.Go(func() {
+		defer wg.Done()
+		if err := api.run(ctx); err != nil {
+			errs <- err
 		}
 	})
 	var runErr error
@@ -212,6 +225,7 @@ func (r deviceReceiver) OnReset(ctx context.Context) { _ = r.d.Logout(ctx) }
 type sessionHooks struct {
 	out    *playback.Output
 	active func(user string)
+	tap    func(hooks.Event) // the local API; must not block
 }
 
 func (h sessionHooks) Emit(ev hooks.Event) {
@@ -220,6 +234,9 @@ func (h sessionHooks) Emit(ev hooks.Event) {
 		h.active(ev.Vars["USER_NAME"])
 	case hooks.SessionDisconnected:
 		h.active("")
+	}
+	if h.tap != nil {
+		h.tap(ev)
 	}
 	h.out.Event(ev)
 }

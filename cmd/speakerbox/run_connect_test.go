@@ -46,7 +46,7 @@ func startConnectRun(t *testing.T, extra ...string) *connectRun {
 	runCtx, stop := context.WithCancel(ctx)
 	r.stop = stop
 	args := append([]string{"run", "--state_dir", state, "--name", "Connect Test",
-		"--zeroconf.interfaces", "lo",
+		"--zeroconf.interfaces", "lo", "--api.address", "127.0.0.1:0",
 		"--audio.output", "pipe", "--audio.path", r.pipe.path, "--audio.format", "FLOAT_LE",
 		// The samples go out as decoded: no loudness change, no volume curve.
 		"--audio.normalisation", "off", "--audio.volume_curve", "fixed", "--autoplay", "off"}, extra...)

@@ -281,13 +281,15 @@ func (s *Server) emptyBody(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // answer maps a command's outcome to the reply: 204, 409 when there was
-// nothing to act on, 504 when the speaker did not answer in time, else 500.
+// nothing to act on, 503 when the part is unavailable, 504 when the speaker did not answer in time, else 500.
 func (s *Server) answer(w http.ResponseWriter, what string, err error) {
 	switch {
 	case err == nil:
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, ErrNoSession), errors.Is(err, ErrNoRelay):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, what+": "+err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, what+": the speaker did not answer in time")
 	default:

@@ -10,6 +10,10 @@ import (
 // control: no Spotify session, or no track. The API answers 409.
 var ErrNoSession = errors.New("nothing to control: no Spotify session or track")
 
+// ErrUnavailable is what a part returns when it cannot take commands at
+// all (not wired in this build, not running yet). The API answers 503.
+var ErrUnavailable = errors.New("not available")
+
 // ErrNoRelay is what a Relay returns when no amplifier switch is
 // configured. The API answers 409.
 var ErrNoRelay = errors.New("no amplifier relay is configured")
