@@ -155,6 +155,14 @@ type Device struct {
 	logins    chan *creds.Credentials // nil value: log out
 	ran       atomic.Bool
 	loadedVol int64
+
+	// The control API's way in: each is taken only by the loop's select,
+	// so an answer proves the loop is alive. stopped closes when Run
+	// returns, so that nobody waits for a loop that is gone.
+	controls chan controlReq
+	pings    chan struct{}
+	stopped  chan struct{}
+	status   statusCell
 }
 
 // NewDevice checks cfg, reads the remembered volume and returns a Device.
@@ -235,7 +243,10 @@ func NewDevice(cfg DeviceConfig) (*Device, error) {
 		SupportsLogout:  true,
 		LoadTimeout:     cfg.LoadTimeout,
 	}, cfg.Seed, remembered)
-	return &Device{cfg: cfg, log: cfg.Log, state: st, logins: make(chan *creds.Credentials, 4), loadedVol: remembered}, nil
+	d := &Device{cfg: cfg, log: cfg.Log, state: st, logins: make(chan *creds.Credentials, 4), loadedVol: remembered,
+		controls: make(chan controlReq), pings: make(chan struct{}), stopped: make(chan struct{})}
+	d.status.set(offlineStatus(st.Volume()))
+	return d, nil
 }
 
 // Login hands over new credentials (from a phone, through zeroconfsrv):

@@ -51,6 +51,23 @@
 // so a harness outside this repository can run the whole receiver against
 // a fake Spotify of its own; package spotifytest is ours.
 //
+// # The control API's side
+//
+// The speaker's local HTTP API sees and steers the device through three
+// methods, safe from any goroutine:
+//
+//   - Control carries out play, pause, next, previous, seek and volume as
+//     the same command from an app (through the loop, as a
+//     connect.LocalCommand): the player follows, the apps see the new
+//     state at once, hooks run. ErrNoSession when there is nothing to
+//     control (the volume always works), ErrInvalidControl for bad values.
+//   - Status is a snapshot the loop publishes after every step (state,
+//     user, track, position anchor, volume, options); StatusChanged hands
+//     out a channel closed at the next change, so watchers need not poll
+//     and cannot hold up the loop.
+//   - Ping is answered by the loop's own select, so a wedged loop does
+//     not answer (the systemd watchdog).
+//
 // # The access point
 //
 // APDialer is the production Dialer, go-librespot's ap

@@ -87,6 +87,8 @@ func (d *Device) Run(ctx context.Context) error {
 		l.loads.Wait()
 		l.saver.close()
 		d.state = l.state
+		d.status.set(offlineStatus(l.state.Volume()))
+		close(d.stopped)
 	}()
 	return l.run(ctx)
 }
@@ -100,6 +102,9 @@ func (l *loop) run(ctx context.Context) error {
 		if l.login != nil && l.conn == nil && l.dialing == nil && l.retry == nil {
 			l.startDial(ctx)
 		}
+		// Here, not at the end of an iteration: every path (continue
+		// included) comes back here after changing something.
+		l.publishStatus()
 		var connDone <-chan struct{}
 		if l.conn != nil {
 			connDone = l.conn.Done()
@@ -191,6 +196,12 @@ func (l *loop) run(ctx context.Context) error {
 
 		case <-l.ticks:
 			l.apply(l.step(connect.Tick{}), nil)
+
+		case r := <-d.controls:
+			l.control(r)
+
+		case <-d.pings:
+			// Answered by being taken: the loop is alive.
 		}
 		if l.logout {
 			l.logout = false
@@ -538,6 +549,8 @@ func (l *loop) apply(effs []connect.Effect, reply func(bool)) {
 			l.saver.save(e.Volume)
 		case connect.Logout:
 			l.logout = true
+		case connect.LocalReply:
+			// Answered by control, which took it from the step.
 		}
 	}
 }

@@ -10,6 +10,9 @@
 //
 //   - Reply: answer the dealer request Key with Success. Exactly one per
 //     Request input, always first in the list, so the loop can answer at once.
+//   - LocalReply: the same for a LocalCommand (the speaker's own control
+//     API), with the reason of a refusal; the command itself takes the app
+//     commands' path, so both behave alike.
 //   - Hook: hand the event to the hook runner (receiver/hooks).
 //   - PlayerLoad, PlayerPause, PlayerResume, PlayerSeek, PlayerStop,
 //     PlayerSetVolume, PlayerPrefetch: calls on the audio player. The player

@@ -129,6 +129,12 @@ func (g *gen) next(s State) Input {
 		ev = cluster([]string{ownID, phoneID, ""}[g.r.IntN(3)], g.now.Add(time.Duration(g.r.IntN(20000)-10000)*time.Millisecond))
 	case 21:
 		ev = []Event{LogoutMessage{}, Shutdown{}, AutoplaySetting{On: g.r.IntN(2) == 0}, LocalVolume{Volume: uint32(g.r.IntN(70000))}}[g.r.IntN(4)]
+	case 22:
+		// The control API's commands, some out of range.
+		c := LocalCommand{Kind: LocalKind(1 + g.r.IntN(6))}
+		c.PositionMs = int64(g.r.IntN(300000) - 1000)
+		c.Volume = uint32(g.r.IntN(70000))
+		ev = c
 	default:
 		ev = Tick{}
 	}
@@ -169,6 +175,17 @@ func TestRandomSequences(t *testing.T) {
 				replies := of[Reply](effs)
 				if isReq && (len(replies) != 1 || replies[0].Key != req.Key) || !isReq && len(replies) != 0 {
 					t.Fatalf("input %T: replies %v", in.Event, replies)
+				}
+				if _, isLocal := in.Event.(LocalCommand); isLocal {
+					lr := of[LocalReply](effs)
+					if _, first := effs[0].(LocalReply); len(lr) != 1 || !first {
+						t.Fatalf("local command: effects %v", effs)
+					}
+					if lr[0].Err != nil && (len(effs) != 1 || !reflect.DeepEqual(s, old)) {
+						t.Fatalf("refused local command (%v) changed something: %v", lr[0].Err, effs)
+					}
+				} else if len(of[LocalReply](effs)) != 0 {
+					t.Fatalf("input %T: local replies %v", in.Event, effs)
 				}
 				if len(of[Publish](effs))+len(of[PublishInactive](effs)) > 1 {
 					t.Fatalf("more than one publish: %v", effs)

@@ -140,7 +140,7 @@ func (s State) Clone() State {
 type stepper struct {
 	s       State
 	now     int64
-	reply   *Reply
+	first   Effect // the answer to a Request or LocalCommand: Reply or LocalReply
 	effects []Effect
 	publish connectpb.PutStateReason // 0: nothing to publish
 	inact   bool
@@ -156,7 +156,13 @@ func Step(s State, in Input) (State, []Effect) {
 			// A refused command changes nothing.
 			return s, []Effect{Reply{Key: ev.Key, Success: false}}
 		}
-		st.reply = &Reply{Key: ev.Key, Success: true}
+		st.first = Reply{Key: ev.Key, Success: true}
+	case LocalCommand:
+		if err := st.local(ev); err != nil {
+			// As for the app's commands: a refusal changes nothing.
+			return s, []Effect{LocalReply{Err: err}}
+		}
+		st.first = LocalReply{}
 	case ConnectionID:
 		st.connection(ev.ID)
 	case VolumeMessage:
@@ -248,12 +254,12 @@ func Step(s State, in Input) (State, []Effect) {
 }
 
 func (st *stepper) finish() (State, []Effect) {
-	if st.reply == nil && st.publish == 0 && !st.inact {
+	if st.first == nil && st.publish == 0 && !st.inact {
 		return st.s, st.effects
 	}
 	out := make([]Effect, 0, len(st.effects)+2)
-	if st.reply != nil {
-		out = append(out, *st.reply)
+	if st.first != nil {
+		out = append(out, st.first)
 	}
 	out = append(out, st.effects...)
 	switch {
