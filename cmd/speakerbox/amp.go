@@ -18,13 +18,15 @@ import (
 // amplifier is driven off before it returns, and the exit guard switches it
 // off on every way out (signal, fatal error, panic, hung shutdown). The
 // caller closes the Output for the orderly path. The override lets the
-// local API hold the relay on or off (nil when nothing switches power).
-func openOutput(ctx context.Context, a *app) (*playback.Output, *relayOverride, error) {
+// local API hold the relay on or off (nil when nothing switches power);
+// tap, if not nil, sees every hook event (the local API's live events).
+func openOutput(ctx context.Context, a *app, tap func(hooks.Event)) (*playback.Output, *relayOverride, error) {
 	g, h := a.cfg.GPIO, a.cfg.Hooks
 	runner, err := hooks.New(hooks.Config{
 		OnEvent: h.OnEvent,
 		Timeout: h.Timeout,
 		Env:     h.Env,
+		Tap:     tap,
 		Log:     a.log.With("component", "hooks"),
 	})
 	if err != nil {

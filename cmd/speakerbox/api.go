@@ -26,6 +26,7 @@ type localAPI struct {
 
 	// The parts made after the server; set by wire before run.
 	mu       sync.Mutex
+	relay    *relayOverride
 	control  localapi.Controller
 	status   localapi.StatusSource
 	zeroconf *zeroconfsrv.Server
@@ -34,7 +35,7 @@ type localAPI struct {
 // openLocalAPI checks api.* and binds the listener, so that a refused
 // exposure or a port in use stops the speaker before anything starts.
 // The server's parts arrive later through wire.
-func openLocalAPI(a *app, deviceID string, relay *relayOverride) (*localAPI, error) {
+func openLocalAPI(a *app, deviceID string) (*localAPI, error) {
 	c := a.cfg.API
 	if !c.Enabled() {
 		return nil, nil
@@ -57,13 +58,11 @@ func openLocalAPI(a *app, deviceID string, relay *relayOverride) (*localAPI, err
 		Controller:    localapi.ControllerFunc(l.controlDevice),
 		ZeroConf:      l,
 		Source:        l,
+		Relay:         l,
 		Providers:     localapi.Providers{Output: outputStatus(a.cfg)},
 		InitialState:  localapi.StateWaiting,
 		InitialVolume: uint16(percentToVolume(a.cfg.Audio.InitialVolume)),
 		Log:           a.log.With("component", "api"),
-	}
-	if relay != nil {
-		cfg.Relay = relay
 	}
 	srv, err := localapi.New(cfg)
 	if err != nil {
@@ -71,30 +70,55 @@ func openLocalAPI(a *app, deviceID string, relay *relayOverride) (*localAPI, err
 		return nil, err
 	}
 	l.srv = srv
-	if relay != nil {
-		relay.onChange(func(on bool) { srv.Emit(hooks.Amp(on)) })
-	}
 	return l, nil
 }
 
-// emit is the tap on the speaker's hook events (sessionHooks).
+// emit is the tap on the speaker's hook events (the hook runner's).
 func (l *localAPI) emit(ev hooks.Event) {
 	if l != nil {
 		l.srv.Emit(ev)
 	}
 }
 
-// wire hands the API the parts made after it: the Connect device's
-// command input and status (either may be nil: commands then answer 503
-// and the status is folded from hook events alone) and the ZeroConf
-// server. Called before run.
-func (l *localAPI) wire(control localapi.Controller, status localapi.StatusSource, zc *zeroconfsrv.Server) {
+// wire hands the API the parts made after it: the relay override (nil:
+// no relay), the Connect device's command input and status (either may be
+// nil: commands then answer 503 and the status is folded from hook events
+// alone) and the ZeroConf server. Called before run.
+func (l *localAPI) wire(relay *relayOverride, control localapi.Controller, status localapi.StatusSource, zc *zeroconfsrv.Server) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.control, l.status, l.zeroconf = control, status, zc
+	l.relay, l.control, l.status, l.zeroconf = relay, control, status, zc
+}
+
+// SetMode implements localapi.Relay with the override once wired.
+func (l *localAPI) SetMode(ctx context.Context, m localapi.RelayMode) error {
+	l.mu.Lock()
+	r := l.relay
+	l.mu.Unlock()
+	if r == nil {
+		return localapi.ErrNoRelay
+	}
+	if err := r.SetMode(ctx, m); err != nil {
+		return err
+	}
+	// A switch of the API's own is no hook event: clients see it as a
+	// status event.
+	l.srv.Refresh()
+	return nil
+}
+
+// RelayState implements localapi.Relay.
+func (l *localAPI) RelayState() (bool, localapi.RelayMode) {
+	l.mu.Lock()
+	r := l.relay
+	l.mu.Unlock()
+	if r == nil {
+		return false, localapi.RelayNone
+	}
+	return r.RelayState()
 }
 
 // ReceiverStatus implements localapi.StatusSource with the device's view
@@ -211,11 +235,10 @@ type relayOverride struct {
 
 	io sync.Mutex // serialises switching
 
-	mu      sync.Mutex // guards the fields below; never held while switching
-	mode    localapi.RelayMode
-	want    bool // what playback last asked for
-	on      bool // what was last driven
-	changed func(on bool)
+	mu   sync.Mutex // guards the fields below; never held while switching
+	mode localapi.RelayMode
+	want bool // what playback last asked for
+	on   bool // what was last driven
 }
 
 func newRelayOverride(power amp.Switch) *relayOverride {
@@ -278,22 +301,12 @@ func (r *relayOverride) release() {
 	r.mu.Unlock()
 }
 
-func (r *relayOverride) onChange(f func(on bool)) {
-	r.mu.Lock()
-	r.changed = f
-	r.mu.Unlock()
-}
-
 func (r *relayOverride) drive(ctx context.Context, on bool) error {
 	if err := r.power.Set(ctx, on); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	was, f := r.on, r.changed
 	r.on = on
 	r.mu.Unlock()
-	if f != nil && was != on {
-		f(on)
-	}
 	return nil
 }

@@ -80,7 +80,7 @@ func playCommand() *command {
 				if isTerminal(a.stderr) {
 					progress = a.stderr
 				}
-				out, _, err := openOutput(ctx, a)
+				out, _, err := openOutput(ctx, a, nil)
 				if err != nil {
 					return err
 				}

@@ -72,18 +72,18 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	api, err := openLocalAPI(a, deviceID) // nil when api.address is off
+	if err != nil {
+		return err
+	}
+	defer api.close()
 	// The amplifier: driven off now, off again on every way out.
-	out, relay, err := openOutput(ctx, a)
+	out, relay, err := openOutput(ctx, a, api.emit)
 	if err != nil {
 		return err
 	}
 	defer closeOutput(a, out)
 	defer relay.release() // before closeOutput: its "off" must reach a held relay
-	api, err := openLocalAPI(a, deviceID, relay)
-	if err != nil {
-		return err
-	}
-	defer api.close()
 	checkOutputAtStart(ctx, a.cfg, a.log)
 
 	dt, err := zeroconfsrv.ParseDeviceType(a.cfg.DeviceType)
@@ -98,7 +98,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	// in step. The API is made after the device, so the hooks reach it
 	// through zc, set before anything runs.
 	var zc *zeroconfsrv.Server
-	hk := sessionHooks{out: out, active: func(user string) { zc.Handler().SetActiveUser(user) }, tap: api.emit}
+	hk := sessionHooks{out: out, active: func(user string) { zc.Handler().SetActiveUser(user) }}
 	pl, sink, err := newConnectPlayer(a, out, hk, access)
 	if err != nil {
 		return err
@@ -174,7 +174,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	api.wire(nil, nil, zc)
+	api.wire(relay, nil, nil, zc)
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup
@@ -225,7 +225,6 @@ func (r deviceReceiver) OnReset(ctx context.Context) { _ = r.d.Logout(ctx) }
 type sessionHooks struct {
 	out    *playback.Output
 	active func(user string)
-	tap    func(hooks.Event) // the local API; must not block
 }
 
 func (h sessionHooks) Emit(ev hooks.Event) {
@@ -234,9 +233,6 @@ func (h sessionHooks) Emit(ev hooks.Event) {
 		h.active(ev.Vars["USER_NAME"])
 	case hooks.SessionDisconnected:
 		h.active("")
-	}
-	if h.tap != nil {
-		h.tap(ev)
 	}
 	h.out.Event(ev)
 }

@@ -93,7 +93,7 @@ func safeStateChild(mode string) int {
 	a := &app{cfg: loaded.Config, loaded: loaded, stdout: os.Stdout, stderr: os.Stderr, guard: &exitGuard{}}
 	a.log = newLogger(os.Stderr, os.Getenv, parseLevel("debug"))
 	return a.execute(context.Background(), func(ctx context.Context, a *app, _ []string) error {
-		out, _, err := openOutput(ctx, a)
+		out, _, err := openOutput(ctx, a, nil)
 		if err != nil {
 			return err
 		}

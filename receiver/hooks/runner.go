@@ -35,7 +35,11 @@ type Config struct {
 	// Queue is how many events may wait for the on_event hook before new
 	// ones are dropped (logged); zero means DefaultQueue.
 	Queue int
-	Log   *slog.Logger
+	// Tap, if set, sees every event handed to Emit, Run or Queue, in that
+	// order, whether or not OnEvent is set (the local API's live events).
+	// It runs in the caller's goroutine and must not block.
+	Tap func(Event)
+	Log *slog.Logger
 }
 
 // Defaults.
@@ -128,6 +132,9 @@ func New(cfg Config) (*Runner, error) {
 // Emit queues ev for the on_event hook and returns at once. Events beyond
 // the queue's size, or after Close, are dropped and logged.
 func (r *Runner) Emit(ev Event) {
+	if r.cfg.Tap != nil {
+		r.cfg.Tap(ev)
+	}
 	if r.cfg.OnEvent == "" {
 		return
 	}
@@ -158,6 +165,9 @@ func (r *Runner) Run(ctx context.Context, ev Event) error { return r.Queue(ctx, 
 // changes queues under its lock and waits outside it. The queue's limit
 // does not apply (the caller waits); after Close the hook runs in wait.
 func (r *Runner) Queue(ctx context.Context, ev Event) (wait func() error) {
+	if r.cfg.Tap != nil {
+		r.cfg.Tap(ev)
+	}
 	if r.cfg.OnEvent == "" {
 		return func() error { return nil }
 	}

@@ -112,7 +112,7 @@ func TestEventsSlowClientDropped(t *testing.T) {
 	slowDone := make(chan struct{})
 	go func() {
 		defer close(slowDone)
-		h.s.Handler().ServeHTTP(slow, httptest.NewRequest("GET", "/events", nil))
+		h.s.Handler().ServeHTTP(slow, httptest.NewRequest("GET", "http://127.0.0.1:4070/events", nil))
 	}()
 	<-slow.started // subscribed, and stuck writing its first event
 
@@ -254,4 +254,40 @@ func (h *harness) connectURL(t testing.TB, base string) *sse {
 		t.Fatalf("GET /events: %d", resp.StatusCode)
 	}
 	return &sse{resp: resp, r: bufioReader(resp.Body)}
+}
+
+// Refresh sends the device's status as an "event: status" between hook
+// events, in order; refreshes back to back count once.
+func TestEventsRefresh(t *testing.T) {
+	var mu sync.Mutex
+	rs := ReceiverStatus{Session: StateOffline}
+	h := newHarness(t, func(c *Config) {
+		c.Source = StatusSourceFunc(func() ReceiverStatus { mu.Lock(); defer mu.Unlock(); return rs })
+	})
+	c := h.connect(t)
+	c.mustNext(t)
+	mu.Lock()
+	rs.Session = StateLoggingIn
+	mu.Unlock()
+	h.s.Refresh()
+	f := c.mustNext(t)
+	var st Status
+	if err := json.Unmarshal([]byte(f.data), &st); err != nil || f.name != "status" || st.Session.State != StateLoggingIn {
+		t.Fatalf("after Refresh: %s %s", f.name, f.data)
+	}
+	// Run not running: three refreshes and an event queue as two.
+	s, err := New(Config{Device: DeviceInfo{Name: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Refresh()
+	s.Refresh()
+	s.Emit(volumeEvent(1))
+	s.Refresh()
+	s.mu.Lock()
+	n := len(s.pending)
+	s.mu.Unlock()
+	if n != 3 {
+		t.Fatalf("%d queued, want 3 (refresh, event, refresh)", n)
+	}
 }

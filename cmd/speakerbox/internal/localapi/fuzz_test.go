@@ -59,7 +59,7 @@ func FuzzHandler(f *testing.F) {
 		if path == "/events" || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " ?#%\x00\r\n\t") || !validMethod(method) {
 			return // a stream, or not a request line a server would parse
 		}
-		req := httptest.NewRequest(http.MethodGet, "/", strings.NewReader(string(body)))
+		req := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:4070/", strings.NewReader(string(body)))
 		req.Method, req.URL.Path, req.ContentLength = method, path, int64(len(body))
 		req.Header.Set("Content-Type", ct)
 		req.Header.Set("Origin", origin)

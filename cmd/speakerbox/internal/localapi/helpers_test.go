@@ -146,6 +146,10 @@ func (h *harness) do(t testing.TB, method, path, body string, headers ...string)
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := h.ts.Client().Do(req)

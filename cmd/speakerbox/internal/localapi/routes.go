@@ -288,6 +288,8 @@ func (s *Server) answer(w http.ResponseWriter, what string, err error) {
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, ErrNoSession), errors.Is(err, ErrNoRelay):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, what+": "+err.Error())
 	case errors.Is(err, ErrUnavailable):
 		writeError(w, http.StatusServiceUnavailable, what+": "+err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
@@ -320,7 +322,15 @@ type eventData struct {
 // eventFrame is the SSE frame of one hook event; nil for a name that could
 // break the stream's framing (hook names are fixed words, so never).
 func (s *Server) eventFrame(p pendingEvent) []byte {
-	if p.ev.Name == "" || strings.ContainsAny(p.ev.Name, "\r\n:") || p.ev.Name == "status" {
+	if p.ev.Name == "" { // Refresh
+		f, err := sseFrame("status", s.render(p.model))
+		if err != nil {
+			s.cfg.Log.Warn("local API: status event not sent", "err", err)
+			return nil
+		}
+		return f
+	}
+	if strings.ContainsAny(p.ev.Name, "\r\n:") || p.ev.Name == "status" {
 		return nil
 	}
 	f, err := sseFrame(p.ev.Name, eventData{Event: publicVars(p.ev), Status: s.render(p.model)})
@@ -343,6 +353,9 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	rc := http.NewResponseController(w)
 	for {
 		select {

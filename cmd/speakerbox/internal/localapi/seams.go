@@ -14,6 +14,10 @@ var ErrNoSession = errors.New("nothing to control: no Spotify session or track")
 // all (not wired in this build, not running yet). The API answers 503.
 var ErrUnavailable = errors.New("not available")
 
+// ErrInvalid is what a part returns for a command it refuses as out of
+// range for the moment (a seek past the track's end). The API answers 400.
+var ErrInvalid = errors.New("invalid command")
+
 // ErrNoRelay is what a Relay returns when no amplifier switch is
 // configured. The API answers 409.
 var ErrNoRelay = errors.New("no amplifier relay is configured")

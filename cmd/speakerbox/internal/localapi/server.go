@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,6 +161,28 @@ func (s *Server) Emit(ev hooks.Event) {
 	select {
 	case s.wake <- struct{}{}:
 	default: // Run is already due to look
+	}
+}
+
+// Refresh tells the server that the device's own status (Source) changed
+// without a hook event (logging in, back online): event clients get an
+// "event: status" with it. Like Emit it never blocks; refreshes queued
+// back to back count once.
+func (s *Server) Refresh() {
+	s.mu.Lock()
+	if n := len(s.pending); n > 0 && s.pending[n-1].ev.Name == "" {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.pending) < maxPending {
+		s.pending = append(s.pending, pendingEvent{model: s.model})
+	} else {
+		s.overflow = true
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -370,6 +393,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
+		if s.cfg.Token == "" && !addressHost(r.Host) {
+			writeError(w, http.StatusForbidden, "Host "+quoteShort(r.Host)+" refused: without api.token the API answers only to an IP address or localhost")
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions {
 			if reason := crossSite(r); reason != "" {
 				writeError(w, http.StatusForbidden, reason)
@@ -378,6 +405,23 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// addressHost tells whether the Host header names the server by address
+// (or localhost). Without a token this is what keeps a web page that
+// re-points its own domain name at 127.0.0.1 (DNS rebinding) out: its
+// requests carry its domain as Host, and look same-origin to the browser.
+func addressHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 // authorized compares hashes, so that neither the token's bytes nor its

@@ -196,6 +196,14 @@ func TestNothingToControl(t *testing.T) {
 	if code != http.StatusConflict || !strings.Contains(body, "nothing to control") {
 		t.Fatalf("no session: %d %s", code, body)
 	}
+	h.ctrl.err = fmt.Errorf("seek past the end: %w", ErrInvalid)
+	if code, body := h.do(t, "POST", "/player/seek", `{"position_ms": 5000000}`); code != http.StatusBadRequest || !strings.Contains(body, "past the end") {
+		t.Fatalf("refused by the device: %d %s", code, body)
+	}
+	h.ctrl.err = fmt.Errorf("receiver: %w", ErrUnavailable)
+	if code, body := h.do(t, "POST", "/player/pause", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("device not running: %d %s", code, body)
+	}
 	h.ctrl.err = context.DeadlineExceeded
 	if code, body := h.do(t, "POST", "/player/pause", ""); code != http.StatusGatewayTimeout {
 		t.Fatalf("device did not answer: %d %s", code, body)
@@ -371,5 +379,35 @@ func TestOpenAPIDescribesExactlyTheRoutes(t *testing.T) {
 		if code == 404 || code == 405 {
 			t.Errorf("%s %s: %d %s", rt.method, rt.path, code, body)
 		}
+	}
+}
+
+// Without a token, only requests that name the server by address get in:
+// a page that re-points its own domain at the speaker (DNS rebinding) is
+// same-origin to the browser, but its Host is its domain.
+func TestHostMustBeAnAddressWithoutToken(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, host := range []string{"evil.example:4070", "evil.example", "speaker.local:4070"} {
+		code, body := h.do(t, "POST", "/player/pause", "", "Host", host)
+		if code != http.StatusForbidden || !strings.Contains(body, "localhost") {
+			t.Errorf("Host %s: %d %s", host, code, body)
+		}
+		if code, _ := h.do(t, "GET", "/status", "", "Host", host); code != http.StatusForbidden {
+			t.Errorf("GET /status with Host %s: %d", host, code)
+		}
+	}
+	if n := len(h.ctrl.Calls()); n != 0 {
+		t.Fatalf("controller called %d times", n)
+	}
+	for _, host := range []string{"localhost:4070", "127.0.0.1:4070", "[::1]:4070", "192.168.1.20:4070", "LOCALHOST"} {
+		if code, body := h.do(t, "POST", "/player/pause", "", "Host", host); code != 204 {
+			t.Errorf("Host %s: %d %s", host, code, body)
+		}
+	}
+	// With a token, names are fine (the token is what a page lacks).
+	const token = "0123456789abcdef0123"
+	h = newHarness(t, func(c *Config) { c.Token = token })
+	if code, body := h.do(t, "POST", "/player/pause", "", "Host", "speaker.local:4070", "Authorization", "Bearer "+token); code != 204 {
+		t.Errorf("named host with the token: %d %s", code, body)
 	}
 }
