@@ -72,7 +72,8 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	api, err := openLocalAPI(a, deviceID) // nil when api.address is off
+	store := creds.NewStore(a.cfg.StateDir, a.log.With("component", "credentials"), time.Now)
+	api, err := openLocalAPI(a, deviceID, store) // nil when api.address is off
 	if err != nil {
 		return err
 	}
@@ -90,7 +91,6 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return &config.Error{Key: "device_type", Value: a.cfg.DeviceType, Problem: err.Error()}
 	}
-	store := creds.NewStore(a.cfg.StateDir, a.log.With("component", "credentials"), time.Now)
 	access := a.spotifyAccess(deviceID)
 
 	// Hook events of the player and the device go to the amplifier glue;
@@ -174,7 +174,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	api.wire(relay, nil, nil, zc)
+	api.wire(relay, deviceControl{dev}, deviceStatus{dev}, zc)
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup

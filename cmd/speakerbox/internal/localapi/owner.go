@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -98,55 +96,24 @@ func (s *Server) ownerRoutes() []route {
 	}
 }
 
-// withPage serves the page's own files ahead of the guard; everything
-// else goes through next. Without a token it first refuses, for a host
-// name that is not loopback's (see loopbackHost), every request that
-// changes something and the owner's reads (settings, logins, report, log).
+// withPage serves the page's own files ahead of the guard (and so
+// without the token); everything else goes through next.
 func (s *Server) withPage(next http.Handler) http.Handler {
 	o := s.cfg.Owner
+	if o.Page == nil {
+		return next
+	}
 	paths := map[string]bool{}
-	if o.Page != nil {
-		for _, p := range o.PagePaths {
-			paths[p] = true
-		}
+	for _, p := range o.PagePaths {
+		paths[p] = true
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Token == "" && (changes(r) || ownerRead(r.URL.Path)) && !loopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, "host "+quoteShort(r.Host)+" refused: without api.token the API answers only for 127.0.0.1, [::1] or localhost")
-			return
-		}
 		if paths[r.URL.Path] && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			o.Page.ServeHTTP(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func changes(r *http.Request) bool {
-	return r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions
-}
-
-func ownerRead(path string) bool {
-	return path == "/settings" || path == "/report" || path == "/log" || path == "/credentials" || strings.HasPrefix(path, "/credentials/")
-}
-
-// loopbackHost tells whether a request's Host names this machine's
-// loopback. Without a token the API is bound to loopback (the speaker
-// refuses to start otherwise), and then any other name means DNS
-// rebinding: another site's name made to point at 127.0.0.1, so that its
-// page counts as the same origin as the API and the Origin check passes.
-// With a token that does not matter: the other site's page has no token.
-func loopbackHost(host string) bool {
-	h, _, err := net.SplitHostPort(host)
-	if err != nil {
-		h = strings.Trim(host, "[]")
-	}
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
 }
 
 type settingsBody struct {
