@@ -144,6 +144,9 @@ func (l *localAPI) run(ctx context.Context) error {
 		return nil
 	}
 	l.a.log.Info("local API listening", "address", l.ln.Addr().String(), "token", l.a.cfg.API.Token != "")
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { l.followDevice(ctx) }) // api_device.go
 	return l.srv.Serve(ctx, l.ln)
 }
 

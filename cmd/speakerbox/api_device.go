@@ -42,6 +42,30 @@ func (c deviceControl) Control(ctx context.Context, lc localapi.Control) error {
 // deviceStatus is the Connect device's own view for GET /status.
 type deviceStatus struct{ d *receiver.Device }
 
+// changed closes when the device's status changes.
+func (s deviceStatus) changed() <-chan struct{} { return s.d.StatusChanged() }
+
+// followDevice turns every change of the device's own status (logging
+// in, connected, back online: states no hook event tells) into a status
+// event for the API's clients, until ctx ends.
+func (l *localAPI) followDevice(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		src := l.status
+		l.mu.Unlock()
+		ds, ok := src.(deviceStatus)
+		if !ok {
+			return // not wired (tests of the API alone): hooks only
+		}
+		select {
+		case <-ds.changed():
+			l.srv.Refresh()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func (s deviceStatus) ReceiverStatus() localapi.ReceiverStatus {
 	st := s.d.Status()
 	return localapi.ReceiverStatus{
