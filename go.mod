@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/coder/websocket v1.8.14
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/devgianlu/go-librespot v0.7.4
 	github.com/gen2brain/alsa v0.6.0
 	github.com/grandcat/zeroconf v1.0.0

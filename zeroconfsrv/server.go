@@ -93,6 +93,12 @@ type Server struct {
 
 	renamed chan struct{}
 
+	// Liveness (liveness.go).
+	ready      chan struct{}
+	pings      chan chan struct{}
+	pipe       *pipeListener
+	pingClient *http.Client
+
 	mu        sync.Mutex
 	name      string
 	port      int
@@ -123,6 +129,9 @@ func New(cfg Config, store CredentialStore, recv Receiver) (*Server, error) {
 		cfg: cfg, h: h, log: cfg.Handler.Logger,
 		sem:       make(chan struct{}, cfg.Limits.MaxConns),
 		renamed:   make(chan struct{}, 1),
+		ready:     make(chan struct{}),
+		pings:     make(chan chan struct{}, 4),
+		pipe:      newPipeListener(),
 		name:      cfg.Handler.Info.Name,
 		port:      cfg.Port,
 		listeners: map[netip.AddrPort]net.Listener{},
@@ -137,6 +146,7 @@ func New(cfg Config, store CredentialStore, recv Receiver) (*Server, error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.pingClient = newPingClient(s.pipe)
 	return s, nil
 }
 
@@ -174,7 +184,13 @@ func (s *Server) Addrs() []netip.AddrPort {
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		_ = s.http.Serve(s.pipe) // the liveness pings' way in; ends at stop
+	}()
 	s.sync(false)
+	close(s.ready)
 	for {
 		select {
 		case <-ctx.Done():
@@ -184,6 +200,9 @@ func (s *Server) Run(ctx context.Context) error {
 			s.sync(false)
 		case <-s.renamed:
 			s.sync(true)
+		case r := <-s.pings:
+			close(r)
+			s.answerPings()
 		}
 	}
 }

@@ -67,6 +67,7 @@ func (o *out) shutdown() {
 // step does one period's work, or one wait.
 func (o *out) step() {
 	p := o.p
+	answerPings(p.outPing)
 	if o.checkFlush() {
 		// A flush is requested but not yet done by the producer: play
 		// nothing until it is (it kicks us).

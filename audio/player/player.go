@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,11 @@ type Player struct {
 	cmds     chan command
 	prodKick chan struct{} // wakes the producer out of a blocked ring write
 	outKick  chan struct{} // wakes the output out of a blocked ring read or idle wait
+
+	// Liveness pings (Ping): each goroutine closes the channels it finds
+	// here at the top of its loop.
+	prodPing chan chan struct{}
+	outPing  chan chan struct{}
 
 	table table // what the ring holds, by track
 
@@ -197,6 +203,8 @@ func NewPlayer(cfg Config) (*Player, error) {
 		cmds:     make(chan command, 64),
 		prodKick: make(chan struct{}, 1),
 		outKick:  make(chan struct{}, 1),
+		prodPing: make(chan chan struct{}, 4),
+		outPing:  make(chan chan struct{}, 4),
 	}
 	p.volume.Store(uint32(cfg.InitialVolume))
 	p.paused.Store(true)
@@ -308,6 +316,81 @@ func (p *Player) CloseOutput() { p.closeOutput.Store(true); kick(p.outKick) }
 
 // BufferFill is how much audio waits in the ring (for metrics).
 func (p *Player) BufferFill() int { return p.ring.Len() }
+
+// ErrClosed is what Ping returns once the player is closed.
+var ErrClosed = errors.New("player: closed")
+
+// Ping returns once both of the player's goroutines have come round their
+// loops, which proves that neither is stuck: the decoder (in a read of the
+// track's source, say) and the output (in the sink, the gate, or an event
+// nobody takes). It wakes them from their waits, so an idle or paused
+// player answers at once. When ctx ends first it returns an error that
+// wraps ctx's and names the goroutines that did not answer; a systemd
+// watchdog asks it.
+func (p *Player) Ping(ctx context.Context) error {
+	type asked struct {
+		name string
+		r    chan struct{}
+	}
+	var waits [2]asked
+	for i, q := range [...]struct {
+		name string
+		req  chan chan struct{}
+		wake chan struct{}
+	}{{"decoder", p.prodPing, p.prodKick}, {"output", p.outPing, p.outKick}} {
+		r := make(chan struct{})
+		select {
+		case q.req <- r:
+		default:
+			// Earlier pings still wait there: the goroutine is not
+			// coming round. Wait for room as long as ctx allows.
+			select {
+			case q.req <- r:
+			case <-ctx.Done():
+				return fmt.Errorf("player: the %s did not answer: %w", q.name, ctx.Err())
+			case <-p.ctx.Done():
+				return ErrClosed
+			}
+		}
+		kick(q.wake)
+		waits[i] = asked{q.name, r}
+	}
+	for _, w := range waits {
+		select {
+		case <-w.r:
+			continue
+		case <-p.ctx.Done():
+			return ErrClosed
+		case <-ctx.Done():
+		}
+		var silent []string
+		for _, w := range waits {
+			select {
+			case <-w.r:
+			default:
+				silent = append(silent, w.name)
+			}
+		}
+		if len(silent) == 0 {
+			return nil // both answered as ctx ended
+		}
+		return fmt.Errorf("player: the %s did not answer: %w", strings.Join(silent, " and the "), ctx.Err())
+	}
+	return nil
+}
+
+// answerPings answers every ping waiting in c; it never blocks and
+// allocates nothing (the output calls it every period).
+func answerPings(c chan chan struct{}) {
+	for {
+		select {
+		case r := <-c:
+			close(r)
+		default:
+			return
+		}
+	}
+}
 
 // Close stops the player, closes the output and waits for its goroutines.
 func (p *Player) Close() error {

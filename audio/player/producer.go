@@ -33,6 +33,7 @@ type producer struct {
 func (pr *producer) run() {
 	p := pr.p
 	for {
+		answerPings(p.prodPing)
 		select {
 		case c := <-p.cmds:
 			pr.handleAck(c)

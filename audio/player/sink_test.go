@@ -128,3 +128,18 @@ func (g *gate) AfterClose() {
 	*g.log = append(*g.log, "gate closed")
 	g.mu.Unlock()
 }
+
+// wedgeSink is a device that hangs: the first Write it gets says so on
+// entered and never returns until release is closed.
+type wedgeSink struct {
+	memSink
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *wedgeSink) Write(p []byte) (int, error) {
+	s.once.Do(func() { close(s.entered) })
+	<-s.release
+	return s.memSink.Write(p)
+}

@@ -65,7 +65,7 @@ func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error
 		InitialVolume: uint16(percentToVolume(a.cfg.Audio.InitialVolume)),
 		Log:           a.log.With("component", "api"),
 	}
-	if cfg.Owner, err = a.ownerParts(store, l.ResetUsers); err != nil { // the web page (web.go)
+	if cfg.Owner, err = a.ownerParts(store, l.ResetUsers, l.report); err != nil { // the web page (web.go)
 		_ = ln.Close()
 		return nil, err
 	}

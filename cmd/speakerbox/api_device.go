@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
 	"github.com/speakerbox/speakerbox/receiver"
@@ -73,4 +74,16 @@ func (s deviceStatus) ReceiverStatus() localapi.ReceiverStatus {
 		PositionMs: st.PositionMs, PositionAt: st.PositionAt, DurationMs: st.DurationMs,
 		Volume: uint16(min(st.Volume, 65535)),
 	}
+}
+
+// report is the running speaker's diagnostic report (speakerReport,
+// doctor_report.go) for GET /report, once the ZeroConf server is wired.
+func (l *localAPI) report(ctx context.Context, w io.Writer) error {
+	l.mu.Lock()
+	zc := l.zeroconf
+	l.mu.Unlock()
+	if zc == nil {
+		return fmt.Errorf("the diagnostic report: %w", localapi.ErrUnavailable)
+	}
+	return speakerReport(l.a, zc, nil)(ctx, w)
 }

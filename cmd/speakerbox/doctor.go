@@ -41,6 +41,8 @@ func doctorTopics() []*doctorTopic {
 			advice: "set audio.device to a device 'speakerbox doctor audio' lists (and stop whatever holds it), or, on a machine without a sound card, set audio.output to pipe, wav or null"},
 		{name: "gpio", summary: "find the amplifier relay line; --on, --off, --blink drive it by hand", inAll: true, setup: doctorGPIO,
 			advice: "check gpio.relay_line with 'speakerbox doctor gpio --line NAME' (GPIO17 or chip:offset), or leave it empty if no relay is wired"},
+		{name: "report", summary: "write one text file for a bug report (secrets masked); --output FILE", setup: doctorReport,
+			advice: "give --output a path in a writable directory"},
 	}
 }
 

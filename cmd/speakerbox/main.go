@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
-	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/logring"
 	"github.com/speakerbox/speakerbox/internal/statedir"
 )
 
@@ -96,11 +95,11 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	guard  *exitGuard
+	// logs keeps the newest log lines for the report (logring.go).
+	logs *logRing
 	// spotify, when set, replaces the way to Spotify (tests route it to a
 	// wire-level fake); nil is the real service.
 	spotify func(deviceID string) spotifyAccess
-	// logs keeps the last log lines for the web page (web.go).
-	logs *logring.Ring
 }
 
 func main() {
@@ -165,7 +164,7 @@ func realMainWith(ctx context.Context, spotify func(deviceID string) spotifyAcce
 	}
 
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, guard: &exitGuard{}, spotify: spotify}
-	a.log = newLogger(stderr, os.Getenv, slog.LevelInfo)
+	a.setLogger(stderr, slog.LevelInfo)
 	if set != nil {
 		host, _ := os.Hostname()
 		loaded, err := set.Load(config.Env{
@@ -179,9 +178,7 @@ func realMainWith(ctx context.Context, spotify func(deviceID string) spotifyAcce
 			return exitUsage
 		}
 		a.cfg, a.loaded = loaded.Config, loaded
-		a.log = newLogger(stderr, os.Getenv, parseLevel(a.cfg.LogLevel))
-		a.logs = logring.New(logRingLines)
-		a.log = withLogRing(a.log, a.logs)
+		a.setLogger(stderr, parseLevel(a.cfg.LogLevel))
 	}
 
 	return a.execute(ctx, run, args)

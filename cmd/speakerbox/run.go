@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/sdnotify"
 	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/internal/redact"
 	"github.com/speakerbox/speakerbox/internal/statedir"
@@ -98,7 +100,8 @@ func runSpeaker(ctx context.Context, a *app) error {
 	// in step. The API is made after the device, so the hooks reach it
 	// through zc, set before anything runs.
 	var zc *zeroconfsrv.Server
-	hk := sessionHooks{out: out, active: func(user string) { zc.Handler().SetActiveUser(user) }}
+	sd := newSystemd(a, os.Getenv) // systemd.go
+	hk := sessionHooks{out: out, active: func(user string) { zc.Handler().SetActiveUser(user) }, status: sd.status}
 	pl, sink, err := newConnectPlayer(a, out, hk, access)
 	if err != nil {
 		return err
@@ -123,6 +126,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 		a.log.Warn("no usable stored credentials; waiting for a phone to connect", "err", err)
 	} else if ok {
 		initial = &e.Credentials
+		sd.status.loggingIn(e.Username)
 		a.log.Info("logging in with stored credentials", "user", redact.Username(e.Username), "verified", e.Verified)
 	} else {
 		a.log.Info("no stored credentials; waiting for a phone to connect")
@@ -179,7 +183,11 @@ func runSpeaker(ctx context.Context, a *app) error {
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Add(4)
+	wg.Add(5)
+	a.Go(func() {
+		defer wg.Done()
+		sd.run(ctx, zc, map[string]sdnotify.Pinger{"zeroconf": zc, "player": pl, "connect": dev})
+	})
 	a.Go(func() {
 		defer wg.Done()
 		_ = watch.Run(ctx) // nil when ctx ends
@@ -225,9 +233,11 @@ func (r deviceReceiver) OnReset(ctx context.Context) { _ = r.d.Logout(ctx) }
 type sessionHooks struct {
 	out    *playback.Output
 	active func(user string)
+	status *speakerStatus // systemd's STATUS= line
 }
 
 func (h sessionHooks) Emit(ev hooks.Event) {
+	h.status.Emit(ev)
 	switch ev.Name {
 	case hooks.SessionConnected:
 		h.active(ev.Vars["USER_NAME"])

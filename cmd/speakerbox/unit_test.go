@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/speakerbox/speakerbox/internal/testenv"
 )
@@ -71,6 +72,36 @@ func TestUnitReachesGPIO(t *testing.T) {
 	stdout, stderr, code := runCmd(t, speakerbox(t, gpioEnv(t.TempDir()), args...))
 	if code != 0 || !strings.Contains(stdout, "nothing to switch off") {
 		t.Fatalf("%q: exit %d\n%s%s", args, code, stdout, stderr)
+	}
+}
+
+// The unit is a notify service with a watchdog, restarted when the
+// watchdog fires, and its WatchdogSec leaves the loops the time the
+// speaker's own ping rounds give them (half of it per round, three
+// quarters of a round per ping).
+func TestUnitNotifyWatchdog(t *testing.T) {
+	s := unitSettings(t, unitPath)
+	if got := s["Type"]; !slices.Equal(got, []string{"notify"}) {
+		t.Errorf("Type = %q, want notify", got)
+	}
+	if got := s["NotifyAccess"]; len(got) > 0 && got[len(got)-1] != "main" {
+		t.Errorf("NotifyAccess = %q: hooks inherit NOTIFY_SOCKET, only the main process may notify", got)
+	}
+	if got := s["Restart"]; !slices.Equal(got, []string{"on-failure"}) && !slices.Equal(got, []string{"always"}) {
+		t.Errorf("Restart = %q: a watchdog timeout would not restart the speaker", got)
+	}
+	w := s["WatchdogSec"]
+	if len(w) != 1 {
+		t.Fatalf("WatchdogSec = %q, want one value", w)
+	}
+	d, err := time.ParseDuration(w[0] + "s")
+	if err != nil {
+		t.Fatalf("WatchdogSec=%s: %v (want plain seconds)", w[0], err)
+	}
+	// A loop may wait for the default hooks.timeout (10 s) plus warm-up
+	// before it answers; a ping may take three eighths of WatchdogSec.
+	if d*3/8 <= 10*time.Second+500*time.Millisecond {
+		t.Errorf("WatchdogSec=%v leaves a ping %v: less than the default hook timeout plus warm-up", d, d*3/8)
 	}
 }
 

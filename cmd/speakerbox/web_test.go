@@ -1,31 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/logring"
 	"github.com/speakerbox/speakerbox/internal/creds"
 )
-
-func TestLogRingGetsWhatTheLogGets(t *testing.T) {
-	var main bytes.Buffer
-	ring := logring.New(10)
-	log := withLogRing(slog.New(slog.NewTextHandler(&main, &slog.HandlerOptions{Level: slog.LevelInfo})), ring)
-	log.Debug("not shown")
-	log.With("component", "audio").WithGroup("g").Info("playing", "track", "one")
-	log.Warn("underrun", "n", 2)
-	lines := ring.Lines()
-	if len(lines) != 2 || !strings.Contains(lines[0], `msg=playing component=audio g.track=one`) || !strings.Contains(lines[1], "level=WARN msg=underrun n=2") {
-		t.Fatalf("ring: %q", lines)
-	}
-	if strings.Count(main.String(), "\n") != 2 || strings.Contains(main.String(), "not shown") {
-		t.Errorf("main log: %q", main.String())
-	}
-}
 
 func TestCredentialListHasNoSecrets(t *testing.T) {
 	dir := t.TempDir()

@@ -15,6 +15,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -349,6 +350,18 @@ func TestWebPageInChromium(t *testing.T) {
 		t.Errorf("console errors on the page:\n%s", strings.Join(errs, "\n"))
 	}
 
+	// The diagnostic report downloads (what the page's link fetches).
+	req, _ := http.NewRequestWithContext(r.ctx, "GET", base+"/report", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment;") || !bytes.Contains(report, []byte("local API listening")) {
+		t.Errorf("GET /report: %d %q, %d bytes:\n%.400s", res.StatusCode, res.Header.Get("Content-Disposition"), len(report), report)
+	}
+
 	// Another origin: a plain form and a script of a page elsewhere try to
 	// pause the speaker.
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -362,7 +375,7 @@ func TestWebPageInChromium(t *testing.T) {
 		Status int    `json:"status"`
 		Error  string `json:"error"`
 	}
-	res, err := chromedp.Run(ctx, chromedp.Evaluate[[]fetchResult](fmt.Sprintf(`Promise.all([
+	fr, err := chromedp.Run(ctx, chromedp.Evaluate[[]fetchResult](fmt.Sprintf(`Promise.all([
 		fetch(%[1]q, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}),
 		fetch(%[1]q, {method: 'POST', mode: 'no-cors', headers: {'Content-Type': 'text/plain'}, body: '{}'}),
 	].map(p => p.then(r => ({status: r.status, error: ''}), e => ({status: 0, error: String(e)}))))`, base+"/player/pause"),
@@ -370,8 +383,8 @@ func TestWebPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 2 || res[0].Status != 0 || !strings.Contains(res[0].Error, "TypeError") || res[1].Status != 0 {
-		t.Errorf("fetches from another origin: %+v (want a failed CORS request and an opaque answer)", res)
+	if len(fr) != 2 || fr[0].Status != 0 || !strings.Contains(fr[0].Error, "TypeError") || fr[1].Status != 0 {
+		t.Errorf("fetches from another origin: %+v (want a failed CORS request and an opaque answer)", fr)
 	}
 	resp, err := chromedp.RunResponse(ctx, chromedp.Submit("#f"))
 	if err != nil {

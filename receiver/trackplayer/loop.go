@@ -104,6 +104,8 @@ func (p *Player) run() {
 			}
 		case r := <-p.resolved:
 			p.onResolved(r)
+		case r := <-p.pings:
+			close(r)
 		case ev, ok := <-audioEvents:
 			if !ok {
 				audioEvents = nil

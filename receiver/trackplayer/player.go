@@ -127,6 +127,7 @@ type Player struct {
 	kick  chan struct{}
 
 	resolved chan resolveResult
+	pings    chan chan struct{} // Ping: the run goroutine closes what it finds here
 
 	metaMu sync.Mutex
 	metas  map[string]trackload.Meta // by base62 id: the current item and the prefetch
@@ -191,6 +192,7 @@ func New(cfg Config) (*Player, error) {
 		cancel:   cancel,
 		kick:     make(chan struct{}, 1),
 		resolved: make(chan resolveResult),
+		pings:    make(chan chan struct{}, 4),
 		metas:    make(map[string]trackload.Meta),
 	}
 	ac := cfg.Audio

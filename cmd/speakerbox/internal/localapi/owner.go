@@ -330,6 +330,10 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 	// not half a file.
 	var b strings.Builder
 	if err := command(r, func(ctx context.Context) error { return s.cfg.Owner.Report(ctx, &b) }); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			writeError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
 		s.cfg.Log.Warn("local API: diagnostic report failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "the diagnostic report failed: "+err.Error())
 		return
