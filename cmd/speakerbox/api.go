@@ -138,16 +138,36 @@ func (l *localAPI) ReceiverStatus() localapi.ReceiverStatus {
 	return src.ReceiverStatus()
 }
 
-// run serves until ctx ends.
-func (l *localAPI) run(ctx context.Context) error {
+// run serves until ctx ends. changes, if not nil, is the device's
+// StatusChanged (a channel closed at its next status change): each change
+// becomes a status event for the event clients.
+func (l *localAPI) run(ctx context.Context, changes func() <-chan struct{}) error {
 	if l == nil {
 		return nil
 	}
 	l.a.log.Info("local API listening", "address", l.ln.Addr().String(), "token", l.a.cfg.API.Token != "")
+	watchCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { l.followDevice(ctx) }) // api_device.go
-	return l.srv.Serve(ctx, l.ln)
+	if changes != nil {
+		wg.Go(func() {
+			ch := changes()
+			for {
+				select {
+				case <-ch:
+					// The next channel first: a change from here on closes
+					// it, and the refresh renders no older a status.
+					ch = changes()
+					l.srv.Refresh()
+				case <-watchCtx.Done():
+					return
+				}
+			}
+		})
+	}
+	err := l.srv.Serve(ctx, l.ln)
+	stop()
+	wg.Wait()
+	return err
 }
 
 // close releases the listener of an API that never ran (a start that

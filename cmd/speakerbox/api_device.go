@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
 	"github.com/speakerbox/speakerbox/receiver"
@@ -43,30 +42,6 @@ func (c deviceControl) Control(ctx context.Context, lc localapi.Control) error {
 // deviceStatus is the Connect device's own view for GET /status.
 type deviceStatus struct{ d *receiver.Device }
 
-// changed closes when the device's status changes.
-func (s deviceStatus) changed() <-chan struct{} { return s.d.StatusChanged() }
-
-// followDevice turns every change of the device's own status (logging
-// in, connected, back online: states no hook event tells) into a status
-// event for the API's clients, until ctx ends.
-func (l *localAPI) followDevice(ctx context.Context) {
-	for {
-		l.mu.Lock()
-		src := l.status
-		l.mu.Unlock()
-		ds, ok := src.(deviceStatus)
-		if !ok {
-			return // not wired (tests of the API alone): hooks only
-		}
-		select {
-		case <-ds.changed():
-			l.srv.Refresh()
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
 func (s deviceStatus) ReceiverStatus() localapi.ReceiverStatus {
 	st := s.d.Status()
 	return localapi.ReceiverStatus{
@@ -74,16 +49,4 @@ func (s deviceStatus) ReceiverStatus() localapi.ReceiverStatus {
 		PositionMs: st.PositionMs, PositionAt: st.PositionAt, DurationMs: st.DurationMs,
 		Volume: uint16(min(st.Volume, 65535)),
 	}
-}
-
-// report is the running speaker's diagnostic report (speakerReport,
-// doctor_report.go) for GET /report, once the ZeroConf server is wired.
-func (l *localAPI) report(ctx context.Context, w io.Writer) error {
-	l.mu.Lock()
-	zc := l.zeroconf
-	l.mu.Unlock()
-	if zc == nil {
-		return fmt.Errorf("the diagnostic report: %w", localapi.ErrUnavailable)
-	}
-	return speakerReport(l.a, zc, nil)(ctx, w)
 }

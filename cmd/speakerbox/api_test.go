@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
@@ -143,12 +145,6 @@ func TestRunLocalAPI(t *testing.T) {
 	if code, body := post("/relay/on"); code != http.StatusConflict {
 		t.Errorf("relay/on without a relay: %d %s", code, body)
 	}
-	// The device is wired (api_device.go), and nothing plays yet: 409,
-	// not a pretended success.
-	if code, body := post("/player/pause"); code != http.StatusConflict || !strings.Contains(body, "nothing to control") {
-		t.Errorf("player/pause: %d %s", code, body)
-	}
-
 	// A track played from the app: the player's hook events reach the
 	// stream too, in order, with the status after each.
 	a := r.publish("track", "api", 160, 3, 1)
@@ -171,19 +167,65 @@ func TestRunLocalAPI(t *testing.T) {
 		t.Errorf("GET /status while playing: %+v", st.Track)
 	}
 
+	// The player commands reach the device; its hook events come back.
+	postJSON := func(path, body string) (int, string) {
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	cut := r.pipe.len()
+	if code, body := post("/player/pause"); code != http.StatusNoContent {
+		t.Fatalf("player/pause: %d %s", code, body)
+	}
+	// The pipe keeps taking sound (silence once paused): the player's
+	// output goroutine, which reports the pause, must not be stuck on it.
+	r.awaitPiece("silence after the pause", cut, make([]float32, matchLen), 0, a.ref)
+	for ev.name != "paused" {
+		ev = readEvent(t, events)
+	}
+	if st := ev.data.Status; st.Session.State != localapi.StatePaused || st.Track == nil || st.Track.URI != a.uri {
+		t.Errorf("paused: %+v %+v", st.Session, st.Track)
+	}
+	if code, body := postJSON("/player/volume", `{"percent": 20}`); code != http.StatusNoContent {
+		t.Fatalf("player/volume: %d %s", code, body)
+	}
+	for ev.name != "volume_changed" {
+		ev = readEvent(t, events)
+	}
+	if v := ev.data.Status.Volume; v.Percent != 20 || ev.data.Event["VOLUME"] != "13107" {
+		t.Errorf("volume_changed: %+v %v", v, ev.data.Event)
+	}
+	// Past the end of the track: the device refuses, the API says so.
+	if code, body := postJSON("/player/seek", `{"position_ms": 3000000}`); code != http.StatusBadRequest {
+		t.Errorf("seek past the end: %d %s", code, body)
+	}
+	if code, body := post("/player/play"); code != http.StatusNoContent {
+		t.Fatalf("player/play: %d %s", code, body)
+	}
+	r.pipe.readTo(r.ctx, r.pipe.len()+frameRate/2) // silence or sound, the output goes on
+	for ev.name != "playing" {
+		ev = readEvent(t, events)
+	}
+	if st := ev.data.Status; st.Session.State != localapi.StatePlaying {
+		t.Errorf("playing again: %+v", st.Session)
+	}
+
 	if code, body := post("/zeroconf/reset-users"); code != http.StatusNoContent {
 		t.Fatalf("reset-users: %d %s", code, body)
 	}
 	for ev.name != "session_disconnected" {
 		ev = readEvent(t, events)
 	}
-	// The device's own status is what /status shows; its snapshot may
-	// follow the hook event, as a status event of its own.
-	for ev.data.Status.Session.State == localapi.StatePlaying {
-		ev = readEvent(t, events)
-	}
-	if ev.data.Status.Session.State != localapi.StateWaiting || ev.data.Status.Session.User != "" {
+	if ev.data.Status.Session != (localapi.SessionStatus{State: localapi.StateWaiting}) {
 		t.Errorf("after reset-users: %+v", ev.data.Status.Session)
+	}
+	// Nothing to control now.
+	if code, body := post("/player/next"); code != http.StatusConflict {
+		t.Errorf("player/next without a session: %d %s", code, body)
 	}
 	if c := r.shutdown(); c != exitOK {
 		t.Fatalf("exit %d", c)
@@ -280,4 +322,83 @@ func TestRelayOverride(t *testing.T) {
 		t.Fatalf("failed switch: %v", err)
 	}
 	check(false, localapi.RelayAuto, false, 5)
+}
+
+// fakeDevice is a status that changes when told, with StatusChanged's
+// contract: the channel is closed at the next change.
+type fakeDevice struct {
+	mu      sync.Mutex
+	st      localapi.ReceiverStatus
+	changed chan struct{}
+}
+
+func (f *fakeDevice) ReceiverStatus() localapi.ReceiverStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st
+}
+
+func (f *fakeDevice) Changes() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+func (f *fakeDevice) set(state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st.Session = state
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// The device's status changes that no hook tells (logging in) reach the
+// event clients as status events; the status itself is the device's.
+func TestLocalAPIFollowsDeviceChanges(t *testing.T) {
+	cfg := &config.Config{Name: "Kitchen", API: config.API{Address: "127.0.0.1:0"}}
+	cfg.Audio.Output = "null"
+	a := &app{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	l, err := openLocalAPI(a, "dev-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &fakeDevice{st: localapi.ReceiverStatus{Session: localapi.StateOffline}, changed: make(chan struct{})}
+	l.wire(nil, nil, dev, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx, dev.Changes) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	resp, err := http.Get("http://" + l.ln.Addr().String() + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewReader(resp.Body)
+	if ev := readEvent(t, events); ev.data.Status.Session.State != localapi.StateOffline || ev.data.Status.Device.ID != "dev-id" {
+		t.Fatalf("first status %+v", ev.data.Status)
+	}
+	for _, state := range []string{localapi.StateLoggingIn, localapi.StateConnected} {
+		dev.set(state)
+		// Refreshes may coalesce; the last one shows the latest state.
+		for ev := readEvent(t, events); ev.data.Status.Session.State != state; ev = readEvent(t, events) {
+			if ev.name != "status" {
+				t.Fatalf("event %q", ev.name)
+			}
+		}
+	}
+	// Player commands: no device command input wired: 503.
+	r, err := http.Post("http://"+l.ln.Addr().String()+"/player/next", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("player/next unwired: %d", r.StatusCode)
+	}
 }

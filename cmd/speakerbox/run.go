@@ -206,7 +206,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	})
 	a.Go(func() {
 		defer wg.Done()
-		if err := api.run(ctx); err != nil {
+		if err := api.run(ctx, dev.StatusChanged); err != nil {
 			errs <- err
 		}
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
@@ -19,13 +20,13 @@ func (a *app) ownerParts(store *creds.Store, logout func(context.Context) error,
 	if err != nil {
 		return localapi.Owner{}, err
 	}
-	o := localapi.Owner{
-		Page:        page,
-		PagePaths:   page.Paths(),
-		Settings:    config.NewEditor(a.loaded, defaultConfigPath),
-		Credentials: credentialList{store},
-		Logout:      logout,
-		Report:      report,
+	// A part left nil answers 503 on its routes.
+	o := localapi.Owner{Page: page, PagePaths: page.Paths(), Logout: logout, Report: report}
+	if a.loaded != nil {
+		o.Settings = config.NewEditor(a.loaded, defaultConfigPath)
+	}
+	if store != nil {
+		o.Credentials = credentialList{store}
 	}
 	if a.logs != nil {
 		// The speaker's own newest lines (logring.go), as the report has
@@ -55,3 +56,15 @@ func (c credentialList) Users() ([]localapi.StoredUser, error) {
 }
 
 func (c credentialList) Forget(username string) (bool, error) { return c.s.Forget(username) }
+
+// report is the running speaker's diagnostic report (speakerReport,
+// doctor_report.go) for GET /report, once the ZeroConf server is wired.
+func (l *localAPI) report(ctx context.Context, w io.Writer) error {
+	l.mu.Lock()
+	zc := l.zeroconf
+	l.mu.Unlock()
+	if zc == nil {
+		return fmt.Errorf("the diagnostic report: %w", localapi.ErrUnavailable)
+	}
+	return speakerReport(l.a, zc, nil)(ctx, w)
+}

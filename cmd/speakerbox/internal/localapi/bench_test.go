@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/speakerbox/speakerbox/receiver/hooks"
 )
 
 // BenchmarkStatus is the latency of GET /status over loopback HTTP with a
@@ -114,4 +117,43 @@ func BenchmarkEvents(b *testing.B) {
 			b.ReportMetric(perClient, "heap-B/client") // after the loop, which resets metrics
 		})
 	}
+}
+
+// BenchmarkEmit is what the emitting goroutine (the player's, the
+// device's) pays per hook event, with the hub running and 16 clients
+// reading; "reference" is appending the event to a locked slice, the least
+// any hand-off costs.
+func BenchmarkEmit(b *testing.B) {
+	ev := hooks.Position(hooks.Playing, "4uLU6hMCjMI75M1A2tKUQC", 42*time.Second, 213*time.Second)
+	b.Run("reference", func(b *testing.B) {
+		var mu sync.Mutex
+		var q []hooks.Event
+		b.ReportAllocs()
+		for b.Loop() {
+			mu.Lock()
+			q = append(q, ev)
+			if len(q) > 1024 {
+				q = q[:0]
+			}
+			mu.Unlock()
+		}
+	})
+	b.Run("emit-16sse", func(b *testing.B) {
+		h := newHarness(b, nil)
+		for range 16 {
+			c := h.connect(b)
+			c.mustNext(b)
+			go func() {
+				for {
+					if _, err := c.next(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			h.s.Emit(ev)
+		}
+	})
 }

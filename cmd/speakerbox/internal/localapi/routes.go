@@ -333,7 +333,7 @@ func (s *Server) eventFrame(p pendingEvent) []byte {
 	if strings.ContainsAny(p.ev.Name, "\r\n:") || p.ev.Name == "status" {
 		return nil
 	}
-	f, err := sseFrame(p.ev.Name, eventData{Event: publicVars(p.ev), Status: s.render(p.model)})
+	f, err := sseFrame(p.ev.Name, eventData{Event: publicVars(p.ev), Status: s.renderAfter(p.model)})
 	if err != nil {
 		s.cfg.Log.Warn("local API: event not sent", "event", p.ev.Name, "err", err)
 		return nil

@@ -331,6 +331,21 @@ func (s *Server) render(m model) Status {
 	if s.cfg.Source != nil {
 		m = m.overlay(s.cfg.Source.ReceiverStatus())
 	}
+	return s.complete(m)
+}
+
+// renderAfter is the status that goes with a hook event: the event's own
+// fold, which the device's view may lag (it publishes after the step that
+// emitted the event), with the device's session state only where the hooks
+// have told of no session (logging in, offline).
+func (s *Server) renderAfter(m model) Status {
+	if s.cfg.Source != nil {
+		m = m.sessionFrom(s.cfg.Source.ReceiverStatus())
+	}
+	return s.complete(m)
+}
+
+func (s *Server) complete(m model) Status {
 	st := Status{Device: s.cfg.Device, Relay: RelayStatus{Mode: RelayNone}, Counters: map[string]float64{}}
 	st.Session, st.Track, st.Volume = m.status()
 	if s.cfg.Relay != nil {

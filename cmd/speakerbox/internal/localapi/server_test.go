@@ -411,3 +411,29 @@ func TestHostMustBeAnAddressWithoutToken(t *testing.T) {
 		t.Errorf("named host with the token: %d %s", code, body)
 	}
 }
+
+// The status that goes with a hook event is the event's own: a device view
+// that lags it (still playing when session_disconnected comes) does not
+// contradict it; where the hooks know of no session, the device tells
+// whether it is offline or logging in.
+func TestEventStatusFollowsTheEvent(t *testing.T) {
+	var mu sync.Mutex
+	rs := ReceiverStatus{Session: StatePlaying, User: "alice.smith", TrackURI: "spotify:track:x"}
+	h := newHarness(t, func(c *Config) {
+		c.Source = StatusSourceFunc(func() ReceiverStatus { mu.Lock(); defer mu.Unlock(); return rs })
+	})
+	c := h.connect(t)
+	c.mustNext(t)
+	h.s.Emit(hooks.Session(false, "c", "alice.smith"))
+	d := decodeEvent(t, c.mustNext(t))
+	if d.Status.Session != (SessionStatus{State: StateWaiting}) || d.Status.Track != nil {
+		t.Errorf("session_disconnected with a lagging device: %+v %+v", d.Status.Session, d.Status.Track)
+	}
+	mu.Lock()
+	rs = ReceiverStatus{Session: StateLoggingIn}
+	mu.Unlock()
+	h.s.Emit(volumeEvent(9))
+	if d := decodeEvent(t, c.mustNext(t)); d.Status.Session.State != StateLoggingIn || d.Status.Volume.Raw != 9 {
+		t.Errorf("volume_changed while logging in: %+v", d.Status)
+	}
+}

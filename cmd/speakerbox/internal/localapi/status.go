@@ -193,6 +193,16 @@ func (m model) overlay(rs ReceiverStatus) model {
 	return m
 }
 
+// sessionFrom takes the device's session state where the hooks know of no
+// session (waiting, or nothing yet) and the device tells what the hooks
+// cannot: that it is offline or logging in.
+func (m model) sessionFrom(rs ReceiverStatus) model {
+	if (m.state == StateWaiting || m.state == StateOffline) && (rs.Session == StateOffline || rs.Session == StateLoggingIn) {
+		m.state = rs.Session
+	}
+	return m
+}
+
 // status renders m for the API.
 func (m model) status() (SessionStatus, *TrackStatus, VolumeStatus) {
 	ss := SessionStatus{State: m.state, User: redact.Username(m.user)}
