@@ -14,6 +14,7 @@ import (
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/metrics"
 	"github.com/speakerbox/speakerbox/gpio/amp"
+	"github.com/speakerbox/speakerbox/internal/creds"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 	"github.com/speakerbox/speakerbox/zeroconfsrv"
 )
@@ -39,7 +40,7 @@ type localAPI struct {
 // openLocalAPI checks api.* and binds the listener, so that a refused
 // exposure or a port in use stops the speaker before anything starts.
 // The server's parts arrive later through wire.
-func openLocalAPI(a *app, deviceID string) (*localAPI, error) {
+func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error) {
 	c := a.cfg.API
 	if !c.Enabled() {
 		return nil, nil
@@ -68,6 +69,10 @@ func openLocalAPI(a *app, deviceID string) (*localAPI, error) {
 		InitialState:  localapi.StateWaiting,
 		InitialVolume: uint16(percentToVolume(a.cfg.Audio.InitialVolume)),
 		Log:           a.log.With("component", "api"),
+	}
+	if cfg.Owner, err = a.ownerParts(store, l.ResetUsers, l.report); err != nil { // the web page (web.go)
+		_ = ln.Close()
+		return nil, err
 	}
 	srv, err := localapi.New(cfg)
 	if err != nil {

@@ -363,7 +363,7 @@ func TestLocalAPIFollowsDeviceChanges(t *testing.T) {
 	cfg := &config.Config{Name: "Kitchen", API: config.API{Address: "127.0.0.1:0"}}
 	cfg.Audio.Output = "null"
 	a := &app{cfg: cfg, log: slog.New(slog.DiscardHandler)}
-	l, err := openLocalAPI(a, "dev-id")
+	l, err := openLocalAPI(a, "dev-id", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,8 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	api, err := openLocalAPI(a, deviceID) // nil when api.address is off
+	store := creds.NewStore(a.cfg.StateDir, a.log.With("component", "credentials"), time.Now)
+	api, err := openLocalAPI(a, deviceID, store) // nil when api.address is off
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,6 @@ func runSpeaker(ctx context.Context, a *app) error {
 	if err != nil {
 		return &config.Error{Key: "device_type", Value: a.cfg.DeviceType, Problem: err.Error()}
 	}
-	store := creds.NewStore(a.cfg.StateDir, a.log.With("component", "credentials"), time.Now)
 	access := a.spotifyAccess(deviceID)
 
 	// Hook events of the player and the device go to the amplifier glue;

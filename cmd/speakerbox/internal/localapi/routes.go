@@ -42,7 +42,7 @@ func (s *Server) routes() []route {
 	for _, m := range []RelayMode{RelayOn, RelayOff, RelayAuto} {
 		rs = append(rs, route{http.MethodPost, "/relay/" + string(m), s.postRelay(m)})
 	}
-	return rs
+	return append(rs, s.ownerRoutes()...)
 }
 
 type errorBody struct {

@@ -56,6 +56,7 @@ type Config struct {
 	ZeroConf   ZeroConf
 	Providers  Providers
 	Metrics    http.Handler // served at GET /metrics
+	Owner      Owner        // the owner's page and its routes (owner.go)
 	// InitialState and InitialVolume are the status before any event
 	// (default offline, 0).
 	InitialState  string
@@ -78,6 +79,7 @@ type Server struct {
 	tokenHash [sha256.Size]byte
 	handler   http.Handler
 	wake      chan struct{}
+	owner     *ownerState
 
 	mu       sync.Mutex // guards the fields below
 	model    model      // after every event Emit has seen
@@ -125,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		wake:    make(chan struct{}, 1),
 		clients: map[*client]struct{}{},
+		owner:   newOwnerState(),
 	}
 	if cfg.Token != "" {
 		s.tokenHash = sha256.Sum256([]byte(cfg.Token))
@@ -136,7 +139,7 @@ func New(cfg Config) (*Server, error) {
 		mux.HandleFunc(rt.method+" "+rt.path, rt.handler)
 	}
 	mux.HandleFunc("/", s.notFound)
-	s.handler = s.guard(mux)
+	s.handler = s.withPage(s.guard(mux))
 	return s, nil
 }
 
