@@ -20,19 +20,19 @@ const (
 	clockSetText   = "system clock set; contacting Spotify"
 )
 
-// clockTLSCmd marks the log, sets the clock to 1970, restarts the speaker,
+// clockTLSCmd marks the log, sets the clock to 1970-01-02 (Linux refuses a wall clock before the boot: 1970-01-01 00:00:05 is EINVAL), restarts the speaker,
 // waits for its wrong-clock line, keeps the clock wrong for a few of the
 // speaker's one-second looks at it (an observation window for an attempt
 // that must not come, not a synchronisation), sets the clock back, waits
 // for the speaker to go on (and, with a login, for the attempt that then
 // fails for want of a network), and prints the log from the mark.
 func clockTLSCmd(withLogin bool) string {
-	after := `i=0; until logread | sed -n '/HIL-CLOCK-MARK/,$p' | grep -q 'system clock set'; do i=$((i+1)); [ $i -gt 300 ] && break; usleep 100000; done; `
+	after := `i=0; until logread | sed -n '/HIL-CLOCK-MARK/,$p' | grep -q 'system clock set'; do i=$((i+1)); [ $i -gt 60 ] && break; usleep 500000; done; `
 	if withLogin {
-		after += `i=0; until logread | sed -n '/system clock set/,$p' | grep -qE 'login failed|could not reach'; do i=$((i+1)); [ $i -gt 600 ] && break; usleep 100000; done; `
+		after += `i=0; until logread | sed -n '/system clock set/,$p' | grep -qE 'login failed|could not reach'; do i=$((i+1)); [ $i -gt 120 ] && break; usleep 500000; done; `
 	}
-	return `logger -t hil HIL-CLOCK-MARK; now=$(date +%s); date -s @5 >/dev/null; ` + restartOnLo + ` >/dev/null 2>&1; ` +
-		`i=0; until logread | sed -n '/HIL-CLOCK-MARK/,$p' | grep -q 'system clock is wrong'; do i=$((i+1)); [ $i -gt 300 ] && break; usleep 100000; done; ` +
+	return `logger -t hil HIL-CLOCK-MARK; now=$(date +%s); date -s @86400 >/dev/null; ` + restartOnLo + ` >/dev/null 2>&1; ` +
+		`i=0; until logread | sed -n '/HIL-CLOCK-MARK/,$p' | grep -q 'system clock is wrong'; do i=$((i+1)); [ $i -gt 120 ] && break; usleep 500000; done; ` +
 		`usleep 4000000; date -s @$now >/dev/null; ` + after +
 		`logread | sed -n '/HIL-CLOCK-MARK/,$p' | grep -E 'HIL-CLOCK-MARK|system clock|login failed|could not reach|trying Spotify anyway'`
 }
@@ -81,7 +81,7 @@ func evalClockTLS(out []string, withLogin bool) (string, bool, string, []string)
 
 // runClockTLS runs the check on a booted card's shell.
 func (c *cardRun) runClockTLS(ctx context.Context, sh *shell, withLogin bool) error {
-	out, _, err := sh.run(ctx, clockTLSCmd(withLogin), 150*time.Second)
+	out, _, err := sh.run(ctx, clockTLSCmd(withLogin), 240*time.Second)
 	if err != nil {
 		return err
 	}

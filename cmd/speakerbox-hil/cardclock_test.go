@@ -40,7 +40,7 @@ func TestEvalClockTLS(t *testing.T) {
 func TestClockTLSCmdWaitsForTheAttemptOnlyWithALogin(t *testing.T) {
 	with, without := clockTLSCmd(true), clockTLSCmd(false)
 	for _, cmd := range []string{with, without} {
-		for _, want := range []string{"date -s @5", "date -s @$now", restartOnLo, "HIL-CLOCK-MARK"} {
+		for _, want := range []string{"date -s @86400", "date -s @$now", restartOnLo, "HIL-CLOCK-MARK"} {
 			if !strings.Contains(cmd, want) {
 				t.Errorf("command lacks %q", want)
 			}
