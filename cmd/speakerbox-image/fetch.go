@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/speakerbox/speakerbox/internal/aptroot"
 )
 
 // debs fetches Debian packages of one architecture through a private APT
@@ -46,50 +47,10 @@ func (d *debs) setup() error {
 		return err
 	}
 	d.dir = root
-	for _, s := range []string{"state/lists/partial", "cache/archives/partial", "sources.list.d", "apt.conf.d", "preferences.d", "debs"} {
-		if err := os.MkdirAll(filepath.Join(root, s), 0o755); err != nil {
-			return fmt.Errorf("create APT state for %s: %w", d.arch, err)
-		}
+	if err := os.MkdirAll(filepath.Join(root, "debs"), 0o755); err != nil {
+		return fmt.Errorf("create the %s package directory: %w", d.arch, err)
 	}
-	srcs, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
-	lists, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
-	srcs = append(srcs, lists...)
-	if _, err := os.Stat("/etc/apt/sources.list"); err == nil {
-		srcs = append(srcs, "/etc/apt/sources.list")
-	}
-	if len(srcs) == 0 {
-		return errors.New("the host has no APT sources in /etc/apt to copy")
-	}
-	for _, s := range srcs {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			return fmt.Errorf("read APT source: %w", err)
-		}
-		name := filepath.Base(s)
-		if name == "sources.list" {
-			name = "host.list"
-		}
-		if err := os.WriteFile(filepath.Join(root, "sources.list.d", name), []byte(withFirmware(string(b))), 0o644); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "state/status"), nil, 0o644); err != nil {
-		return err
-	}
-	conf := fmt.Sprintf(`APT::Architecture "%[2]s";
-APT::Architectures { "%[2]s"; };
-Dir::State "%[1]s/state";
-Dir::State::status "%[1]s/state/status";
-Dir::Cache "%[1]s/cache";
-Dir::Etc::SourceList "/dev/null";
-Dir::Etc::SourceParts "%[1]s/sources.list.d";
-Dir::Etc::Parts "%[1]s/apt.conf.d";
-Dir::Etc::Preferences "/dev/null";
-Dir::Etc::PreferencesParts "%[1]s/preferences.d";
-Acquire::Languages "none";
-`, root, d.arch)
-	d.conf = filepath.Join(root, "apt.conf")
-	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
+	if d.conf, err = aptroot.Setup(root, d.arch, withFirmware); err != nil {
 		return err
 	}
 	stamp := filepath.Join(root, "state/updated")

@@ -9,7 +9,6 @@ package debkernel
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/speakerbox/speakerbox/internal/aptroot"
 )
 
 // Kernel is an extracted kernel ready to boot.
@@ -65,56 +66,7 @@ func firstLines(s string, n int) string {
 
 // aptConfig writes the private APT configuration for arch and returns its path.
 func (f *Fetcher) aptConfig(arch string) (string, error) {
-	root, err := filepath.Abs(filepath.Join(f.Dir, "apt-"+arch))
-	if err != nil {
-		return "", err
-	}
-	for _, d := range []string{"state/lists/partial", "cache/archives/partial", "sources.list.d", "apt.conf.d", "preferences.d"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			return "", fmt.Errorf("create APT state for %s: %w", arch, err)
-		}
-	}
-	// The host's sources, so the same mirror (and its signing keys) serve
-	// every architecture.
-	srcs, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
-	lists, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
-	srcs = append(srcs, lists...)
-	if _, err := os.Stat("/etc/apt/sources.list"); err == nil {
-		srcs = append(srcs, "/etc/apt/sources.list")
-	}
-	if len(srcs) == 0 {
-		return "", errors.New("the host has no APT sources in /etc/apt to copy")
-	}
-	for _, s := range srcs {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			return "", fmt.Errorf("read APT source: %w", err)
-		}
-		name := filepath.Base(s)
-		if name == "sources.list" {
-			name = "host.list"
-		}
-		if err := os.WriteFile(filepath.Join(root, "sources.list.d", name), b, 0o644); err != nil {
-			return "", err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "state/status"), nil, 0o644); err != nil {
-		return "", err
-	}
-	conf := fmt.Sprintf(`APT::Architecture "%[2]s";
-APT::Architectures { "%[2]s"; };
-Dir::State "%[1]s/state";
-Dir::State::status "%[1]s/state/status";
-Dir::Cache "%[1]s/cache";
-Dir::Etc::SourceList "/dev/null";
-Dir::Etc::SourceParts "%[1]s/sources.list.d";
-Dir::Etc::Parts "%[1]s/apt.conf.d";
-Dir::Etc::Preferences "/dev/null";
-Dir::Etc::PreferencesParts "%[1]s/preferences.d";
-Acquire::Languages "none";
-`, root, arch)
-	p := filepath.Join(root, "apt.conf")
-	return p, os.WriteFile(p, []byte(conf), 0o644)
+	return aptroot.Setup(filepath.Join(f.Dir, "apt-"+arch), arch, nil)
 }
 
 func (f *Fetcher) run(ctx context.Context, dir, aptConf string, name string, args ...string) (string, error) {
