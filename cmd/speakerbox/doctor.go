@@ -156,6 +156,9 @@ func doctorConfig(fs *flag.FlagSet) runFunc {
 		} else {
 			fmt.Fprintf(a.stdout, "no configuration file (looked for %s): using defaults\n", defaultConfigPath)
 		}
+		if a.loaded.Settings != "" {
+			fmt.Fprintf(a.stdout, "settings saved from the web page: %s (over the file)\n", a.loaded.Settings)
+		}
 		fmt.Fprintf(a.stdout, "OK: configuration valid; device %q (%s), output %s %s\n",
 			a.cfg.Name, a.cfg.DeviceType, a.cfg.Audio.Output, a.cfg.Audio.Device)
 		return nil

@@ -292,7 +292,8 @@ func topUsage(w io.Writer, cmds []*command) {
 		"\"speakerbox COMMAND --help\" lists the options of a command.\n"+
 		"Every configuration key can be set in %s (or --config FILE),\n"+
 		"by environment variable SPEAKERBOX_<KEY> or by flag --<key>; flags win over the\n"+
-		"environment, which wins over the file.\n", defaultConfigPath)
+		"environment, which wins over the settings saved from the web page\n"+
+		"(settings.yaml in the state directory), which win over the file.\n", defaultConfigPath)
 }
 
 func commandUsage(w io.Writer, fs *flag.FlagSet, cmd *command) {

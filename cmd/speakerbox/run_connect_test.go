@@ -21,14 +21,15 @@ import (
 // connectRun is `speakerbox run` in this process against a fake Spotify:
 // the same wiring as on a speaker, with the way to Spotify replaced.
 type connectRun struct {
-	t    *testing.T
-	svc  *spotifytest.Service
-	ctx  context.Context
-	stop context.CancelFunc
-	code chan int
-	log  *syncBuffer
-	pipe *pacedReader
-	puts int // state PUTs looked at
+	t     *testing.T
+	svc   *spotifytest.Service
+	ctx   context.Context
+	stop  context.CancelFunc
+	code  chan int
+	log   *syncBuffer
+	pipe  *pacedReader
+	puts  int    // state PUTs looked at
+	state string // the state directory
 }
 
 func startConnectRun(t *testing.T, extra ...string) *connectRun {
@@ -41,7 +42,7 @@ func startConnectRun(t *testing.T, extra ...string) *connectRun {
 	if err := store.Put(spotifytest.StoredCredentials()); err != nil {
 		t.Fatal(err)
 	}
-	r := &connectRun{t: t, svc: svc, ctx: ctx, code: make(chan int, 1), log: &syncBuffer{},
+	r := &connectRun{t: t, svc: svc, ctx: ctx, code: make(chan int, 1), log: &syncBuffer{}, state: state,
 		pipe: newPacedReader(t, filepath.Join(t.TempDir(), "audio.fifo"))}
 	runCtx, stop := context.WithCancel(ctx)
 	r.stop = stop

@@ -23,7 +23,7 @@ func (a *app) ownerParts(store *creds.Store, logout func(context.Context) error,
 	// A part left nil answers 503 on its routes.
 	o := localapi.Owner{Page: page, PagePaths: page.Paths(), Logout: logout, Report: report}
 	if a.loaded != nil {
-		o.Settings = config.NewEditor(a.loaded, defaultConfigPath)
+		o.Settings = config.NewEditor(a.loaded)
 	}
 	if store != nil {
 		o.Credentials = credentialList{store}

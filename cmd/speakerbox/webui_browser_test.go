@@ -11,11 +11,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,6 +32,7 @@ import (
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
 	"github.com/speakerbox/speakerbox/internal/testenv"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
@@ -221,8 +224,9 @@ func screenshot(t *testing.T, ctx context.Context, name string, w, h int64) {
 
 // TestWebPageInChromium: the page loads without console errors, shows what
 // plays with a moving position, its volume slider sets the speaker's
-// volume, a bad setting is shown next to its field and leaves the file
-// alone, and a page of another origin cannot command the speaker.
+// volume, a bad setting is shown next to its field and saves nothing, a
+// good one goes to the state directory (never to the configuration file),
+// and a page of another origin cannot command the speaker.
 func TestWebPageInChromium(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "speakerbox.yaml")
 	const cfgFile = "# the owner's file\naudio:\n  max_volume: 90\n"
@@ -328,6 +332,12 @@ func TestWebPageInChromium(t *testing.T) {
 	if !strings.Contains(msg, "allowed: an integer from 0 to 100") {
 		t.Errorf("message %q", msg)
 	}
+	// Nothing saved from the page yet: no settings file; the
+	// configuration file is never written.
+	settingsPath := config.SettingsPath(r.state)
+	if data, err := os.ReadFile(settingsPath); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the page settings file after a refused setting (%v):\n%s", err, data)
+	}
 	if data, _ := os.ReadFile(cfgPath); string(data) != cfgFile {
 		t.Errorf("the configuration file changed after a refused setting:\n%s", data)
 	}
@@ -342,8 +352,14 @@ func TestWebPageInChromium(t *testing.T) {
 	if got := textOf(t, ctx, "#settings-result"); !strings.Contains(got, "audio.initial_volume") {
 		t.Errorf("settings result %q", got)
 	}
-	if data, _ := os.ReadFile(cfgPath); !strings.Contains(string(data), "initial_volume: 35") || !strings.Contains(string(data), "# the owner's file") {
-		t.Errorf("file after saving:\n%s", data)
+	if data, _ := os.ReadFile(settingsPath); !strings.Contains(string(data), "initial_volume: 35") || strings.Contains(string(data), "max_volume") {
+		t.Errorf("page settings file after saving:\n%s", data)
+	}
+	if st, err := os.Stat(settingsPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("page settings file: %v, %v; want mode 0600", st, err)
+	}
+	if data, _ := os.ReadFile(cfgPath); string(data) != cfgFile {
+		t.Errorf("the configuration file changed after saving:\n%s", data)
 	}
 	// The refused setting's 400 is the only error the browser logged.
 	if errs := tab.consoleErrors("status of 400|/settings"); len(errs) > 0 {

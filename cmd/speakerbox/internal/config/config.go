@@ -1,8 +1,10 @@
 // Package config holds Speakerbox's configuration: one table of keys, each
 // settable from a YAML file, an environment variable SPEAKERBOX_<KEY> and a
-// flag --<key>, with precedence flag > env > file > default. Every value is
-// validated up front and every error names the key, the bad value, where it
-// came from and what is allowed.
+// flag --<key>, with precedence flag > env > file > default; the keys the
+// owner's web page changes are also read from settings.yaml in the state
+// directory (SettingsPath), between the file and the environment. Every
+// value is validated up front and every error names the key, the bad value,
+// where it came from and what is allowed.
 //
 // YAML rather than TOML: the YAML decoder we use (gopkg.in/yaml.v3) exposes
 // each node's line, so an error can point at file:line, and nested sections

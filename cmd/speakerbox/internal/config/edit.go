@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,32 +29,44 @@ func SettingKeys() []string {
 // editSource is where a value from the web page comes from, in errors.
 const editSource = "web page"
 
-// Editor changes settings in the configuration file while the speaker runs:
-// every value gets the validation Load gives it (same *Error, same
-// messages), and the file is rewritten atomically, keeping its other keys
-// and its comments. Nothing is written when any value is refused.
+// SettingsFile is the name of the file, in the state directory, that keeps
+// the settings saved from the web page.
+const SettingsFile = "settings.yaml"
+
+// SettingsPath is the page settings file of a state directory.
+func SettingsPath(stateDir string) string { return filepath.Join(stateDir, SettingsFile) }
+
+// Editor changes settings while the speaker runs: every value gets the
+// validation Load gives it (same *Error, same messages), and the changed
+// keys are saved atomically in the page settings file of the state
+// directory (SettingsPath), which Load reads over the configuration file.
+// The configuration file itself is never written: on a speaker it is
+// read-only (a read-only root, or systemd's ProtectSystem), while the state
+// directory is the speaker's own. Nothing is written when any value is
+// refused.
 type Editor struct {
-	path string // the file to write
+	path string // the page settings file
 
 	mu     sync.Mutex
 	cfg    Config            // the start configuration with the edits saved since
 	source map[string]string // where each value came from at start
 }
 
-// NewEditor edits the file l was loaded from, or path when l read none
-// (the file is then created).
-func NewEditor(l *Loaded, path string) *Editor {
-	if l.File != "" {
-		path = l.File
-	}
+// NewEditor edits the page settings of the state directory l was loaded
+// with (the file is created at the first save).
+func NewEditor(l *Loaded) *Editor {
 	src := map[string]string{}
 	for k, v := range l.sources {
 		src[k] = v
 	}
+	path := ""
+	if l.Config.StateDir != "" {
+		path = SettingsPath(l.Config.StateDir)
+	}
 	return &Editor{path: path, cfg: *cloneConfig(l.Config), source: src}
 }
 
-// Path is the configuration file the editor writes.
+// Path is the page settings file the editor writes.
 func (e *Editor) Path() string { return e.path }
 
 // Values returns the settable keys' values: ints, bools and strings, the
@@ -65,7 +78,7 @@ func (e *Editor) Values() map[string]any {
 }
 
 // Overridden names the keys among keys whose value comes from a flag or the
-// environment at start, which win over the file: a change to them is saved
+// environment at start, which win over the page's settings: a change to them is saved
 // but takes effect only when the flag or variable goes.
 func (e *Editor) Overridden(keys []string) map[string]string {
 	e.mu.Lock()
@@ -80,7 +93,8 @@ func (e *Editor) Overridden(keys []string) map[string]string {
 }
 
 // Update validates changes (key to a JSON value: a string, a number or a
-// bool) and writes those that differ from the current values to the file.
+// bool) and saves those that differ from the current values in the page
+// settings file.
 // It returns the keys that changed, sorted as SettingKeys. A refused value
 // is an *Error naming the key; then nothing is written.
 func (e *Editor) Update(changes map[string]any) ([]string, error) {
@@ -137,23 +151,21 @@ func (e *Editor) Update(changes map[string]any) ([]string, error) {
 	return changed, nil
 }
 
-// write puts the changed keys into the file and checks that the whole new
-// file loads before it replaces the old one.
+// write puts the changed keys into the page settings file and checks that
+// the whole new file loads before it replaces the old one.
 func (e *Editor) write(byName map[string]*key, c *Config, changed []string) error {
+	if e.path == "" {
+		return errors.New("save the page settings: no state directory (state_dir is empty)")
+	}
 	old, err := os.ReadFile(e.path)
-	perm := fs.FileMode(0o600) // hooks.env may hold secrets
 	switch {
-	case err == nil:
-		if st, err := os.Stat(e.path); err == nil {
-			perm = st.Mode().Perm()
-		}
-	case errors.Is(err, fs.ErrNotExist):
+	case err == nil, errors.Is(err, fs.ErrNotExist):
 	default:
-		return fmt.Errorf("read configuration file %s: %w", e.path, err)
+		return fmt.Errorf("read the page settings file %s: %w", e.path, err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(old, &doc); err != nil {
-		return &Error{Problem: "the configuration file is not valid YAML, so the web page will not rewrite it", Source: e.path,
+		return &Error{Problem: "the page settings file is not valid YAML, so the web page will not rewrite it", Source: e.path,
 			Allowed: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	if len(doc.Content) == 0 {
@@ -171,19 +183,23 @@ func (e *Editor) write(byName map[string]*key, c *Config, changed []string) erro
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
-		return fmt.Errorf("encode configuration file %s: %w", e.path, err)
+		return fmt.Errorf("encode the page settings file %s: %w", e.path, err)
 	}
 	if err := enc.Close(); err != nil {
-		return fmt.Errorf("encode configuration file %s: %w", e.path, err)
+		return fmt.Errorf("encode the page settings file %s: %w", e.path, err)
 	}
 	// The file as it will be must load, whole: this also catches a
-	// problem that was in the file already.
+	// problem that was in the file already (an edit by hand).
 	check := &Loaded{Config: &Config{}, sources: map[string]string{}}
-	if err := loadFile(check.Config, check, byName, e.path, b.Bytes()); err != nil {
+	if err := loadSettings(check.Config, check, byName, e.path, b.Bytes()); err != nil {
 		return err
 	}
-	if err := statedir.WriteFileAtomic(e.path, b.Bytes(), perm); err != nil {
-		return fmt.Errorf("save configuration file: %w", err)
+	if err := statedir.Ensure(filepath.Dir(e.path)); err != nil {
+		return fmt.Errorf("save the page settings: %w", err)
+	}
+	// 0600 as every file of the state directory: it is the speaker's own.
+	if err := statedir.WriteFileAtomic(e.path, b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("save the page settings: %w", err)
 	}
 	return nil
 }

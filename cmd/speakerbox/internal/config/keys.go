@@ -207,7 +207,7 @@ func keys() []key {
 			field: func(c *Config) any { return &c.LogLevel }, check: oneOf("debug", "info", "warn", "error")},
 		{name: "autoplay", kind: kString, def: "auto", help: "play similar music when a playlist or album ends: auto follows the app's autoplay setting, on and off override it",
 			field: func(c *Config) any { return &c.Autoplay }, check: oneOf("auto", "on", "off")},
-		{name: "state_dir", kind: kString, help: "directory for the device id and credentials (default: $STATE_DIRECTORY, /var/lib/speakerbox as root, else ~/.local/state/speakerbox)",
+		{name: "state_dir", kind: kString, help: "directory for the device id, credentials and the settings saved from the web page (default: $STATE_DIRECTORY, /var/lib/speakerbox as root, else ~/.local/state/speakerbox)",
 			field: func(c *Config) any { return &c.StateDir }},
 
 		{name: "zeroconf.port", kind: kInt, def: "0", help: "TCP port of the ZeroConf HTTP API (0: any free port)",

@@ -105,10 +105,13 @@ func (s *Set) RegisterFlags(fs *flag.FlagSet) {
 
 // Loaded is the effective configuration and where each value came from.
 type Loaded struct {
-	Config  *Config
-	File    string // config file read, or ""
-	sources map[string]string
-	keys    []key
+	Config *Config
+	File   string // config file read, or ""
+	// Settings is the page settings file read (SettingsPath of the state
+	// directory), or "" when there was none.
+	Settings string
+	sources  map[string]string
+	keys     []key
 }
 
 // Source tells where the value of key came from.
@@ -119,8 +122,10 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// Load builds the effective configuration: defaults, then the file, then the
-// environment, then flags. The first bad value stops it with an *Error.
+// Load builds the effective configuration: defaults, then the file, then
+// the settings saved from the web page (SettingsPath of the state
+// directory), then the environment, then flags. The first bad value stops
+// it with an *Error.
 func (s *Set) Load(env Env) (*Loaded, error) {
 	c := &Config{}
 	l := &Loaded{Config: c, sources: map[string]string{}, keys: s.keys}
@@ -171,7 +176,40 @@ func (s *Set) Load(env Env) (*Loaded, error) {
 		}
 	}
 
-	var envNames []string
+	if err := s.applyEnvAndFlags(c, l, envMap); err != nil {
+		return nil, err
+	}
+	// The page's settings live in the state directory, which is itself a
+	// key: only now, with the file, the environment and the flags read, is
+	// it known. The settings go over the file; the environment and the
+	// flags are applied again so that they still win.
+	if c.StateDir != "" {
+		path := SettingsPath(c.StateDir)
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			l.Settings = path
+			if err := loadSettings(c, l, byName, path, data); err != nil {
+				return nil, err
+			}
+			if err := s.applyEnvAndFlags(c, l, envMap); err != nil {
+				return nil, err
+			}
+		case errors.Is(err, fs.ErrNotExist):
+			// Nothing saved from the page yet.
+		default:
+			return nil, &Error{Problem: "cannot read the page settings file", Source: path, Allowed: err.Error()}
+		}
+	}
+	if err := Validate(c, l.Source); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// applyEnvAndFlags assigns the SPEAKERBOX_* variables, then the flags.
+func (s *Set) applyEnvAndFlags(c *Config, l *Loaded, envMap map[string]string) error {
+	envNames := make([]string, 0, len(envMap))
 	for name := range envMap {
 		envNames = append(envNames, name)
 	}
@@ -182,16 +220,15 @@ func (s *Set) Load(env Env) (*Loaded, error) {
 		}
 		k := findEnv(s.keys, name)
 		if k == nil {
-			return nil, &Error{Problem: "unknown environment variable", Value: envMap[name], Source: "env " + name,
+			return &Error{Problem: "unknown environment variable", Value: envMap[name], Source: "env " + name,
 				Allowed: "SPEAKERBOX_CONFIG or one of " + strings.Join(envNamesOf(s.keys), ", ")}
 		}
 		src := "env " + name
 		if err := assign(c, k, envMap[name], src); err != nil {
-			return nil, err
+			return err
 		}
 		l.sources[k.name] = src
 	}
-
 	for i := range s.keys {
 		k := &s.keys[i]
 		raw, ok := s.flags[k.name]
@@ -200,14 +237,11 @@ func (s *Set) Load(env Env) (*Loaded, error) {
 		}
 		src := "flag --" + k.name
 		if err := assign(c, k, raw, src); err != nil {
-			return nil, err
+			return err
 		}
 		l.sources[k.name] = src
 	}
-	if err := Validate(c, l.Source); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return nil
 }
 
 // Validate checks the rules that involve more than one key; source tells
@@ -343,6 +377,23 @@ func parse(k *key, raw string) (any, error) {
 // mappings; everything else is a key. Values must have the key's YAML type:
 // `initial_volume: "50"` is an error, not a silent conversion.
 func loadFile(c *Config, l *Loaded, byName map[string]*key, path string, data []byte) error {
+	return loadYAML(c, l, byName, path, data, nil)
+}
+
+// loadSettings reads the page settings file: the configuration file's
+// shape, holding only the keys the page may change (SettingKeys).
+func loadSettings(c *Config, l *Loaded, byName map[string]*key, path string, data []byte) error {
+	only := map[string]*key{}
+	for _, name := range SettingKeys() {
+		only[name] = byName[name]
+	}
+	return loadYAML(c, l, only, path, data, byName)
+}
+
+// loadYAML reads a YAML configuration of the keys in byName; all, when not
+// nil, is every key, so that a key that exists but is not allowed here is
+// named as such rather than as unknown.
+func loadYAML(c *Config, l *Loaded, byName map[string]*key, path string, data []byte, all map[string]*key) error {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -358,10 +409,10 @@ func loadFile(c *Config, l *Loaded, byName map[string]*key, path string, data []
 	if root.Kind != yaml.MappingNode {
 		return &Error{Problem: "the file must be a mapping of keys to values", Source: fmt.Sprintf("%s:%d", path, root.Line)}
 	}
-	return walk(c, l, byName, path, "", root)
+	return walk(c, l, byName, all, path, "", root)
 }
 
-func walk(c *Config, l *Loaded, byName map[string]*key, path, prefix string, m *yaml.Node) error {
+func walk(c *Config, l *Loaded, byName, all map[string]*key, path, prefix string, m *yaml.Node) error {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		kn, vn := m.Content[i], m.Content[i+1]
@@ -374,10 +425,18 @@ func walk(c *Config, l *Loaded, byName map[string]*key, path, prefix string, m *
 		k, ok := byName[name]
 		if !ok {
 			if prefix == "" && vn.Kind == yaml.MappingNode && isSection(byName, name) {
-				if err := walk(c, l, byName, path, name+".", vn); err != nil {
+				if err := walk(c, l, byName, all, path, name+".", vn); err != nil {
 					return err
 				}
 				continue
+			}
+			if all != nil && (all[name] != nil || isSection(all, name)) {
+				v := scalar(vn)
+				if k := all[name]; k != nil {
+					v = shown(k, v)
+				}
+				return &Error{Key: name, Value: v, Source: src, Problem: "not a setting the web page can change, so not allowed in this file",
+					Allowed: "only " + strings.Join(SettingKeys(), ", ") + "; set it in the configuration file"}
 			}
 			return &Error{Key: name, Value: scalar(vn), Source: src, Problem: "unknown key", Allowed: knownKeys(byName, prefix)}
 		}
@@ -501,6 +560,9 @@ func (l *Loaded) Print(w io.Writer) {
 		fmt.Fprintf(w, "# configuration file: %s\n", l.File)
 	} else {
 		fmt.Fprintf(w, "# no configuration file: defaults, environment and flags only\n")
+	}
+	if l.Settings != "" {
+		fmt.Fprintf(w, "# settings saved from the web page: %s (over the file; the environment and flags win)\n", l.Settings)
 	}
 	c := l.Config
 	for i := range l.keys {

@@ -27,7 +27,8 @@ type Owner struct {
 	// send one when it opens the page, and the page asks for it.
 	Page      http.Handler
 	PagePaths []string
-	// Settings is the configuration file's editor (config.NewEditor).
+	// Settings is the editor of the page's settings (config.NewEditor):
+	// saved in the state directory, over the configuration file.
 	Settings SettingsEditor
 	// Apply, by key, puts a saved setting into effect at once; a saved key
 	// without one takes effect at the next start ("restart needed").
@@ -118,8 +119,8 @@ func (s *Server) withPage(next http.Handler) http.Handler {
 
 type settingsBody struct {
 	Values map[string]any `json:"values"`
-	// Sources names the keys set by a flag or the environment, which win
-	// over the file.
+	// Overridden names the keys set by a flag or the environment, which
+	// win over the page's settings.
 	Overridden map[string]string `json:"overridden"`
 	File       string            `json:"file,omitempty"`
 }
@@ -223,7 +224,7 @@ func settingsMessage(a settingsAnswer) string {
 	}
 	for _, k := range a.Changed {
 		if src, ok := a.Overridden[k]; ok {
-			msg += fmt.Sprintf(" %s is also set by %s, which wins over the file.", k, src)
+			msg += fmt.Sprintf(" %s is also set by %s, which wins over the page's settings.", k, src)
 		}
 	}
 	return msg
