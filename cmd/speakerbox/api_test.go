@@ -170,6 +170,19 @@ func TestRunLocalAPI(t *testing.T) {
 	}
 	if st := get("/status"); st.Track == nil || st.Track.URI != a.uri {
 		t.Errorf("GET /status while playing: %+v", st.Track)
+	} else if _, ok := st.Counters["speakerbox_audio_decoded_seconds_total"]; !ok || st.Counters["speakerbox_connect_state_publishes_total"] < 1 {
+		// The metrics run wires in reach the status: the device has
+		// published its state at least once by now.
+		t.Errorf("GET /status counters: %v", st.Counters)
+	}
+	if resp, err := http.Get(base + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "# TYPE speakerbox_audio_underruns_total counter") || !strings.Contains(string(b), "speakerbox_build_info{") {
+			t.Errorf("GET /metrics: %d\n%.400s", resp.StatusCode, b)
+		}
 	}
 
 	// The player commands reach the device; its hook events come back.
