@@ -369,6 +369,7 @@ func (o *out) open() bool {
 		}
 		if err == nil {
 			o.sink, o.format = s, got
+			o.p.stats.sinkFormat.Store(&got)
 		}
 	}
 	if err != nil {
@@ -574,6 +575,7 @@ func (o *out) closeSink(ev EventType) {
 		p.log.Warn("close audio output", "err", err)
 	}
 	o.sink, o.conv, o.hwVolume = nil, nil, nil
+	p.stats.sinkFormat.Store(nil)
 	if p.cfg.Gate != nil {
 		p.cfg.Gate.AfterClose()
 	}

@@ -26,6 +26,9 @@ type Stats struct {
 	DecodeTime time.Duration
 	// DecodedAudio is the length of the audio decoded.
 	DecodedAudio time.Duration
+	// Format is what the open sink took (the device's negotiated format);
+	// the zero Format while no sink is open.
+	Format audio.Format
 }
 
 // counters are the player's atomics behind Stats: written on the audio
@@ -35,17 +38,24 @@ type counters struct {
 	xruns        atomic.Uint64
 	decodeNanos  atomic.Uint64
 	decodedNanos atomic.Uint64
+	// sinkFormat is stored at each open and cleared at close, never per
+	// period.
+	sinkFormat atomic.Pointer[audio.Format]
 }
 
 // Stats returns the counters; safe from any goroutine.
 func (p *Player) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Underruns:    p.stats.underruns.Load(),
 		Xruns:        p.stats.xruns.Load(),
 		BufferFill:   float64(p.ring.Len()) / float64(p.ring.Cap()),
 		DecodeTime:   time.Duration(p.stats.decodeNanos.Load()),
 		DecodedAudio: time.Duration(p.stats.decodedNanos.Load()),
 	}
+	if f := p.stats.sinkFormat.Load(); f != nil {
+		st.Format = *f
+	}
+	return st
 }
 
 // noteDecode counts one decoder Read that took took and returned samples

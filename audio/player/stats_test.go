@@ -173,3 +173,32 @@ func TestStatsCountersDoNotAllocate(t *testing.T) {
 		t.Fatalf("counters did not move: %+v", st)
 	}
 }
+
+// TestStatsFormatFollowsTheSink: Stats().Format is what the open sink
+// took (the status page's negotiated format), and the zero Format once the
+// player let the device go.
+func TestStatsFormatFollowsTheSink(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	p := newPlayer(t, exactConfig(&memSink{}))
+	if f := p.Stats().Format; f != (audio.Format{}) {
+		t.Fatalf("before any sink: %+v", f)
+	}
+	p.Load(plainTrack(t, "t", b), true, 0)
+	opened := waitFor(t, p, SinkOpened, nil)
+	if f := p.Stats().Format; f != opened.Format || f.Rate != 44100 {
+		t.Fatalf("open: Stats %+v, event %+v", f, opened.Format)
+	}
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	closed := false
+	for _, e := range seen {
+		closed = closed || e.Type == SinkClosed || e.Type == SinkTemporarilyClosed
+	}
+	if !closed {
+		p.CloseOutput()
+		waitFor(t, p, SinkClosed, &seen)
+	}
+	if f := p.Stats().Format; f != (audio.Format{}) {
+		t.Fatalf("after the device was let go: %+v", f)
+	}
+}

@@ -64,7 +64,7 @@ func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error
 		ZeroConf:      l,
 		Source:        l,
 		Relay:         l,
-		Providers:     localapi.Providers{Output: outputStatus(a.cfg), Buffer: l.buffer, Counters: l.counters},
+		Providers:     localapi.Providers{Output: l.output(outputStatus(a.cfg)), Buffer: l.buffer, Counters: l.counters},
 		Metrics:       http.HandlerFunc(l.serveMetrics),
 		InitialState:  localapi.StateWaiting,
 		InitialVolume: uint16(percentToVolume(a.cfg.Audio.InitialVolume)),
@@ -142,6 +142,23 @@ func (l *localAPI) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.Handler().ServeHTTP(w, r)
+}
+
+// output is the status's output: the configured device, with the format
+// the device took while a sink is open (the configured one otherwise).
+func (l *localAPI) output(configured func() localapi.OutputStatus) func() localapi.OutputStatus {
+	return func() localapi.OutputStatus {
+		o := configured()
+		l.mu.Lock()
+		audio := l.audio
+		l.mu.Unlock()
+		if audio != nil {
+			if f := audio().Format; f.Rate > 0 {
+				o.Format, o.Rate, o.Channels = f.Sample.String(), f.Rate, f.Channels
+			}
+		}
+		return o
+	}
 }
 
 // buffer is the status's buffer: the ring's fill and the under-runs.
