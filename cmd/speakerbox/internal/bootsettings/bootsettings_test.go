@@ -48,8 +48,18 @@ func TestExampleFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example settings file is refused: %v", err)
 	}
-	if s.Config["name"] == "" {
-		t.Errorf("the example sets no name: %+v", s)
+	// The example offers the keys an owner edits, but leaves the name and
+	// the relay to the speaker (its web page's settings), so that writing
+	// the card does not override a name given on the page at every boot.
+	for _, k := range []string{"name", "relay_line", "relay_active_low", "wifi_ssid", "audio_device"} {
+		if s.Line[k] == 0 {
+			t.Errorf("the example does not offer %s: %+v", k, s)
+		}
+	}
+	for _, k := range []string{"name", "gpio.relay_line", "gpio.active_low"} {
+		if v, set := s.Config[k]; set {
+			t.Errorf("the example sets %s = %q, which would win over the web page's setting", k, v)
+		}
 	}
 }
 
