@@ -184,6 +184,16 @@ func TestRunLocalAPI(t *testing.T) {
 			t.Errorf("GET /metrics: %d\n%.400s", resp.StatusCode, b)
 		}
 	}
+	// The report the page downloads carries the same counters.
+	if resp, err := http.Get(base + "/report"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "\nspeakerbox_audio_underruns_total ") {
+			t.Errorf("GET /report: %d, no counters in:\n%.2000s", resp.StatusCode, b)
+		}
+	}
 
 	// The player commands reach the device; its hook events come back.
 	postJSON := func(path, body string) (int, string) {

@@ -246,9 +246,9 @@ func configSecrets(a *app) []string {
 			out = append(out, v)
 		}
 	}
-	// api.token (branch api): add a.cfg.API.Token here after the merge. The
-	// configuration section masks it already by its name.
-	out = append(out, reportAPIToken(a)...)
+	if a.cfg.API.Token != "" {
+		out = append(out, a.cfg.API.Token)
+	}
 	return out
 }
 
@@ -722,12 +722,6 @@ func doctorReport(fs *flag.FlagSet) runFunc {
 		return nil
 	}
 }
-
-// reportAPIToken is the API token (api.token, added by branch api) to scrub
-// from the report. PLACE FOR THE LEAD: after merging api, return
-// []string{a.cfg.API.Token} (the configuration section already masks the
-// key by its name; this catches the value anywhere else, a log line say).
-func reportAPIToken(a *app) []string { return nil }
 
 // initGPIODriver loads periph's drivers as line.Open does (gpioioctl is
 // registered by gpio/line's import), so that line.Chips lists the chips.

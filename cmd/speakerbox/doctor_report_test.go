@@ -61,14 +61,8 @@ func newReportSecrets(t *testing.T) reportSecrets {
 		"hooks:\n" +
 		"  env: [\"HA_TOKEN=ha-token-5d1e8b7a\", \"PLAIN=visible\"]\n" +
 		"  on_event: 'curl -H \"Authorization: Bearer inline-bearer-0c4f\" http://ha.local/x'\n"
-	// api.token comes with branch api: once the key exists, it is set
-	// here and must not appear either.
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	config.NewSet().RegisterFlags(fs)
-	if fs.Lookup("api.token") != nil {
-		body += "api:\n  token: api-token-a8b7c6d5e4\n"
-		r.secrets = append(r.secrets, "api-token-a8b7c6d5e4")
-	}
+	body += "api:\n  token: api-token-a8b7c6d5e4\n"
+	r.secrets = append(r.secrets, "api-token-a8b7c6d5e4")
 	r.config = writeConfig(t, body)
 	return r
 }
@@ -255,5 +249,18 @@ func TestParseProcNetListeners(t *testing.T) {
 		if got[i].String() != want[i] {
 			t.Errorf("listener %d: %v, want %s", i, got[i], want[i])
 		}
+	}
+}
+
+// configSecrets holds every secret value of the configuration, the API
+// token among them, so the report scrubs it wherever it shows (a log line
+// of a hook that printed it, say), not only where its key masks it.
+func TestConfigSecretsHoldTheAPIToken(t *testing.T) {
+	a := &app{cfg: &config.Config{}}
+	a.cfg.Hooks.Env = []string{"HA_TOKEN=ha-1"}
+	a.cfg.API.Token = "api-token-0123456789"
+	got := strings.Join(configSecrets(a), " ")
+	if !strings.Contains(got, "ha-1") || !strings.Contains(got, "api-token-0123456789") {
+		t.Fatalf("configSecrets = %q", got)
 	}
 }

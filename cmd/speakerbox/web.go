@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
@@ -61,10 +62,28 @@ func (c credentialList) Forget(username string) (bool, error) { return c.s.Forge
 // doctor_report.go) for GET /report, once the ZeroConf server is wired.
 func (l *localAPI) report(ctx context.Context, w io.Writer) error {
 	l.mu.Lock()
-	zc := l.zeroconf
+	zc, m := l.zeroconf, l.metrics
 	l.mu.Unlock()
 	if zc == nil {
 		return fmt.Errorf("the diagnostic report: %w", localapi.ErrUnavailable)
 	}
-	return speakerReport(l.a, zc, nil)(ctx, w)
+	var counters func(io.Writer) error
+	if m != nil {
+		// The speaker's own series, as /metrics shows them.
+		counters = func(w io.Writer) error {
+			c := m.Counters()
+			names := make([]string, 0, len(c))
+			for n := range c {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				if _, err := fmt.Fprintf(w, "%s %g\n", n, c[n]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return speakerReport(l.a, zc, counters)(ctx, w)
 }
