@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -152,7 +153,7 @@ func writeReport(ctx context.Context, w io.Writer, a *app, src reportSources) er
 	case src.Counters == nil && src.Running:
 		fmt.Fprintln(&b, "not available in this build")
 	case src.Counters == nil:
-		fmt.Fprintln(&b, "not available: this report was made outside the running speaker (the web page's report has them)")
+		fmt.Fprintln(&b, "not available: the local API is off (api.address), so the running speaker's counters cannot be asked for (the web page's report has them)")
 	default:
 		if err := src.Counters(&b); err != nil {
 			fmt.Fprintf(&b, "counters: %v\n", err)
@@ -709,6 +710,7 @@ func doctorReport(fs *flag.FlagSet) runFunc {
 		err := writeReport(ctx, &b, a, reportSources{
 			Now:      func() time.Time { return now },
 			Progress: func(s string) { fmt.Fprintf(a.stderr, "collecting: %s\n", s) },
+			Counters: runningCounters(a),
 		})
 		if err != nil {
 			return fmt.Errorf("report: %w", err)
@@ -744,5 +746,51 @@ func speakerReport(a *app, zc *zeroconfsrv.Server, counters func(io.Writer) erro
 			ZeroconfAddrs: func(context.Context) ([]netip.AddrPort, error) { return zc.Addrs(), nil },
 			Counters:      counters,
 		})
+	}
+}
+
+// runningCounters asks the running speaker for its counters, through its
+// local API's /metrics (on loopback when api.address binds every
+// interface, with api.token when one is set), keeping the speaker's own
+// series. nil when the API is off.
+func runningCounters(a *app) func(io.Writer) error {
+	c := a.cfg.API
+	if !c.Enabled() {
+		return nil
+	}
+	return func(w io.Writer) error {
+		host, port, err := net.SplitHostPort(c.Address)
+		if err != nil {
+			return fmt.Errorf("api.address %q: %w", c.Address, err)
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/metrics", nil)
+		if err != nil {
+			return err
+		}
+		if c.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("the running speaker's counters (is it running?): %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the running speaker's counters: GET /metrics answered %s", resp.Status)
+		}
+		sc := bufio.NewScanner(io.LimitReader(resp.Body, 1<<20))
+		for sc.Scan() {
+			if line := sc.Text(); strings.HasPrefix(line, "speakerbox_") {
+				if _, err := fmt.Fprintln(w, line); err != nil {
+					return err
+				}
+			}
+		}
+		return sc.Err()
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -262,5 +264,38 @@ func TestConfigSecretsHoldTheAPIToken(t *testing.T) {
 	got := strings.Join(configSecrets(a), " ")
 	if !strings.Contains(got, "ha-1") || !strings.Contains(got, "api-token-0123456789") {
 		t.Fatalf("configSecrets = %q", got)
+	}
+}
+
+// The CLI report asks the running speaker for its counters through the
+// local API's /metrics, with the token, and keeps only the speaker's own
+// series; the API switched off means no counters to ask for.
+func TestReportAsksTheRunningSpeakerForCounters(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" || r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, `{"error":"no"}`, http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "# TYPE speakerbox_audio_underruns_total counter\nspeakerbox_audio_underruns_total 3\ngo_goroutines 12\nspeakerbox_relay_on 1\n")
+	}))
+	defer srv.Close()
+	a := &app{cfg: &config.Config{}}
+	a.cfg.API.Address = strings.TrimPrefix(srv.URL, "http://")
+	a.cfg.API.Token = token
+	var b strings.Builder
+	if err := runningCounters(a)(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "speakerbox_audio_underruns_total 3\nspeakerbox_relay_on 1\n" {
+		t.Fatalf("counters %q", b.String())
+	}
+	a.cfg.API.Token = "wrong-token-0123456789"
+	if err := runningCounters(a)(&b); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("with a wrong token: %v", err)
+	}
+	a.cfg.API.Address = "off"
+	if runningCounters(a) != nil {
+		t.Fatal("counters asked for with the API off")
 	}
 }
