@@ -136,15 +136,7 @@ func TestDeviceWaitsForClockFloor(t *testing.T) {
 		t.Errorf("the wrong clock was logged %d times, want once:\n%s", n, e.logs.String())
 	}
 
-	clk.Set(time.Now())
-	poll <- clk.Now()
-	if _, err := e.ds.WaitConnection(e.ctx, 1); err != nil {
-		t.Fatalf("no dealer connection once the clock was set: %v", err)
-	}
-	if !strings.Contains(e.logs.String(), ClockSetMsg) {
-		t.Errorf("log lacks %q:\n%s", ClockSetMsg, e.logs.String())
-	}
-	noBackoffSpent(t, e, clk)
+	goesOnOnceSet(t, e, clk, poll)
 }
 
 // A certificate-time TLS error (the clock is within the floor, but Spotify's
@@ -179,15 +171,7 @@ func TestDeviceWaitsOnCertificateTime(t *testing.T) {
 				t.Errorf("the certificate-time error was logged %d times, want once:\n%s", n, e.logs.String())
 			}
 
-			clk.Set(time.Now())
-			poll <- clk.Now()
-			if _, err := e.ds.WaitConnection(e.ctx, 1); err != nil {
-				t.Fatalf("no dealer connection once the clock was set: %v", err)
-			}
-			if !strings.Contains(e.logs.String(), ClockSetMsg) {
-				t.Errorf("log lacks %q:\n%s", ClockSetMsg, e.logs.String())
-			}
-			noBackoffSpent(t, e, clk)
+			goesOnOnceSet(t, e, clk, poll)
 		})
 	}
 }
@@ -291,4 +275,20 @@ func TestDeviceSaysClockWrongAtStart(t *testing.T) {
 	if _, err := e.ds.WaitConnection(e.ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// goesOnOnceSet sets the clock right and answers the device's pending look
+// at it: the device logs that the clock is set, reaches the dealer, and
+// has spent no backoff on the wait.
+func goesOnOnceSet(t *testing.T, e *devEnv, clk *wallClock, poll chan<- time.Time) {
+	t.Helper()
+	clk.Set(time.Now())
+	poll <- clk.Now()
+	if _, err := e.ds.WaitConnection(e.ctx, 1); err != nil {
+		t.Fatalf("no dealer connection once the clock was set: %v", err)
+	}
+	if !strings.Contains(e.logs.String(), ClockSetMsg) {
+		t.Errorf("log lacks %q:\n%s", ClockSetMsg, e.logs.String())
+	}
+	noBackoffSpent(t, e, clk)
 }

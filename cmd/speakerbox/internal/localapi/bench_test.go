@@ -53,17 +53,7 @@ func BenchmarkStatus(b *testing.B) {
 		}
 	})
 	b.Run("api-16sse", func(b *testing.B) {
-		for range 16 {
-			c := h.connect(b)
-			c.mustNext(b)
-			go func() {
-				for {
-					if _, err := c.next(); err != nil {
-						return
-					}
-				}
-			}()
-		}
+		h.readers(b, 16)
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
@@ -140,20 +130,26 @@ func BenchmarkEmit(b *testing.B) {
 	})
 	b.Run("emit-16sse", func(b *testing.B) {
 		h := newHarness(b, nil)
-		for range 16 {
-			c := h.connect(b)
-			c.mustNext(b)
-			go func() {
-				for {
-					if _, err := c.next(); err != nil {
-						return
-					}
-				}
-			}()
-		}
+		h.readers(b, 16)
 		b.ReportAllocs()
 		for b.Loop() {
 			h.s.Emit(ev)
 		}
 	})
+}
+
+// readers connects n event clients that read everything until the server
+// drops them: the load the benchmarks measure against.
+func (h *harness) readers(b *testing.B, n int) {
+	for range n {
+		c := h.connect(b)
+		c.mustNext(b)
+		go func() {
+			for {
+				if _, err := c.next(); err != nil {
+					return
+				}
+			}
+		}()
+	}
 }
