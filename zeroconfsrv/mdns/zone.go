@@ -3,6 +3,7 @@ package mdns
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -198,6 +199,9 @@ func (z *zone) reply(packet []byte, srcPort int) (resp *dns.Msg, unicast bool) {
 			ans = append(ans, z.addrs(ttlHost, true, anyT || t == dns.TypeA, anyT || t == dns.TypeAAAA)...)
 		}
 	}
+	// Repeated questions ask once: the answer holds each record once, so
+	// that its size and the one-second rule's keys stay bounded.
+	ans = dropDup(ans, nil)
 	ans = dropKnown(ans, q.Answer)
 	if len(ans) == 0 {
 		return nil, false
@@ -267,19 +271,17 @@ func mustWire(name string) []byte {
 	return w
 }
 
-// dropDup removes from extra what is in ans (an ANY question brings both).
-func dropDup(extra, ans []dns.RR) []dns.RR {
-	out := extra[:0]
-	for _, e := range extra {
-		dup := false
-		for _, a := range ans {
-			if e.String() == a.String() {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			out = append(out, e)
+// dropDup removes from rrs what is in seen or earlier in rrs.
+func dropDup(rrs, seen []dns.RR) []dns.RR {
+	have := map[string]bool{}
+	for _, a := range seen {
+		have[a.String()] = true
+	}
+	out := rrs[:0]
+	for _, r := range rrs {
+		if k := r.String(); !have[k] {
+			have[k] = true
+			out = append(out, r)
 		}
 	}
 	return out
@@ -288,10 +290,11 @@ func dropDup(extra, ans []dns.RR) []dns.RR {
 // answerKey names the records of a multicast answer for the one-second
 // rule.
 func answerKey(m *dns.Msg) string {
-	var b strings.Builder
+	keys := make([]string, 0, len(m.Answer))
 	for _, rr := range m.Answer {
 		h := rr.Header()
-		fmt.Fprintf(&b, "%s/%d;", strings.ToLower(h.Name), h.Rrtype)
+		keys = append(keys, fmt.Sprintf("%s/%d", strings.ToLower(h.Name), h.Rrtype))
 	}
-	return b.String()
+	slices.Sort(keys)
+	return strings.Join(slices.Compact(keys), ";")
 }

@@ -161,3 +161,21 @@ func FuzzReply(f *testing.F) {
 		}
 	})
 }
+
+// A query repeating its question gets each record once, and the one-second
+// rule sees the same answer whatever the order of the questions.
+func TestRepeatedQuestionsAnsweredOnce(t *testing.T) {
+	z := testZone(t)
+	var qs []dns.Question
+	for range 50 {
+		qs = append(qs, q("_spotify-connect._tcp.local.", dns.TypePTR, false), q("speakerbox-0f1e2d3c.local.", dns.TypeA, false))
+	}
+	resp, _ := z.reply(query(t, 0, nil, qs...), 5353)
+	if resp == nil || types(resp.Answer) != "PTR,A" || types(resp.Extra) != "SRV,TXT,AAAA" {
+		t.Fatalf("answer %v", resp)
+	}
+	other, _ := z.reply(query(t, 0, nil, q("speakerbox-0f1e2d3c.local.", dns.TypeA, false), q("_spotify-connect._tcp.local.", dns.TypePTR, false)), 5353)
+	if answerKey(resp) != answerKey(other) {
+		t.Errorf("keys %q and %q", answerKey(resp), answerKey(other))
+	}
+}
