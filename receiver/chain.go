@@ -30,6 +30,27 @@ type chain struct {
 
 	connected bool   // the dealer named a connection on this chain
 	connID    string // the last one
+
+	// clockErr carries the first certificate-time error of the dealer or
+	// the publisher to the loop, which drops the chain and waits for the
+	// clock (clockwait.go). Buffered: the hooks never block.
+	clockErr chan error
+}
+
+// certTimeHook is the dealer's DialFailed and the publisher's Failed: it
+// takes certificate-time errors (a wrong system clock) off their backoffs
+// and hands the first to the loop through ch.
+func certTimeHook(component string, ch chan error) func(error) bool {
+	return func(err error) bool {
+		if _, ok := certTimeError(err); !ok {
+			return false
+		}
+		select {
+		case ch <- fmt.Errorf("%s: %w", component, err):
+		default: // the loop has one already
+		}
+		return true
+	}
 }
 
 // buildChain resolves the service addresses and logs in to login5 with the
@@ -77,8 +98,9 @@ func (d *Device) buildChain(ctx context.Context, conn Conn, login creds.Credenti
 	if err != nil {
 		return nil, err
 	}
+	clockErr := make(chan error, 1)
 	pub, err := spclient.NewPublisher(spclient.PublisherConfig{Sender: sp, Log: d.log.With("component", "publisher"),
-		Stats: &d.stats.publish})
+		Stats: &d.stats.publish, Failed: certTimeHook("connect state", clockErr)})
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +120,7 @@ func (d *Device) buildChain(ctx context.Context, conn Conn, login creds.Credenti
 		Jitter:     d.cfg.Jitter,
 		MinBackoff: d.cfg.DealerMinBackoff,
 		MaxBackoff: d.cfg.DealerMaxBackoff,
+		DialFailed: certTimeHook("dealer", clockErr),
 	})
 	if err != nil {
 		return nil, err
@@ -105,7 +128,7 @@ func (d *Device) buildChain(ctx context.Context, conn Conn, login creds.Credenti
 	// The chain outlives the caller's context on purpose: at shutdown the
 	// publisher must still send the inactive call; stop ends it.
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c := &chain{username: username, sp: sp, pub: pub, dealer: dl, cancel: cancel}
+	c := &chain{username: username, sp: sp, pub: pub, dealer: dl, cancel: cancel, clockErr: clockErr}
 	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()

@@ -292,3 +292,54 @@ func goesOnOnceSet(t *testing.T, e *devEnv, clk *wallClock, poll chan<- time.Tim
 	}
 	noBackoffSpent(t, e, clk)
 }
+
+// certTimeTransport fails the requests to host with a certificate-time
+// error while the test's clock is before notBefore, as TLS would with a
+// certificate newer than the clock; the rest goes through.
+type certTimeTransport struct {
+	next      http.RoundTripper
+	host      string
+	clk       *wallClock
+	notBefore time.Time
+}
+
+func (c certTimeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Hostname() == c.host && c.clk.Now().Before(c.notBefore) {
+		cert := &x509.Certificate{NotBefore: c.notBefore, NotAfter: c.notBefore.AddDate(1, 0, 0), DNSNames: []string{c.host}}
+		return nil, &tls.CertificateVerificationError{Err: x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired}}
+	}
+	return c.next.RoundTrip(r)
+}
+
+// The login and the services are fine but the dealer's certificate is
+// newer than the clock (set back, or a renewed certificate): the chain is
+// dropped and the device waits for the clock, logged plainly, with no
+// dealer backoff and no login backoff; then it comes back at once.
+func TestDealerCertificateTimeDropsTheChain(t *testing.T) {
+	clk := newWallClock(time.Unix(5, 0))
+	e := newDevEnv(t, clockOpts(clk, time.Time{}, false), func(c *DeviceConfig) {
+		c.HTTP = &http.Client{Transport: certTimeTransport{next: c.HTTP.Transport, host: "dealer.test", clk: clk,
+			notBefore: time.Now().Add(-time.Hour).Truncate(time.Second)}}
+	})
+	poll := clk.nextPoll(t, e.ctx)
+	logs := e.logs.String()
+	for _, want := range []string{
+		"dropping the connection to Spotify's services: a certificate is not valid by the system clock",
+		fmt.Sprintf("level=WARN msg=%q now=1970-01-01T00:00:05Z certificate_valid_from=", ClockWrongMsg),
+		"certificate_for=dealer.test",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "dealer not connected; retrying") {
+		t.Errorf("the dealer backed off against a wrong clock:\n%s", logs)
+	}
+	if n := e.ds.Connections(); n != 0 {
+		t.Fatalf("%d dealer connections with the clock wrong", n)
+	}
+	goesOnOnceSet(t, e, clk, poll)
+	if dials, _ := e.dialer.state(); dials != 2 {
+		t.Errorf("%d logins, want 2 (the chain was dropped whole and built again)", dials)
+	}
+}

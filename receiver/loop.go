@@ -112,8 +112,10 @@ func (l *loop) run(ctx context.Context) error {
 			connDone = l.conn.Done()
 		}
 		var dealerEvents <-chan dealer.Event
+		var clockErr <-chan error
 		if l.ch != nil {
 			dealerEvents = l.ch.dealer.Events()
+			clockErr = l.ch.clockErr
 		}
 		var lost <-chan time.Time
 		if l.dealerLost != nil {
@@ -167,6 +169,17 @@ func (l *loop) run(ctx context.Context) error {
 			d.stats.reconnect(ReconnectChain)
 			l.teardown()
 			l.backoff()
+
+		case err := <-clockErr:
+			// The chain's TLS failed on the clock (checked at the
+			// login, but it can be set back, or a certificate renewed,
+			// since): drop the chain and wait for the clock as a login
+			// would, rather than let the dealer or the publisher back
+			// off against it.
+			l.log.Info("dropping the connection to Spotify's services: a certificate is not valid by the system clock")
+			d.stats.reconnect(ReconnectChain)
+			l.teardown()
+			l.retryLater(err)
 
 		case ev, ok := <-dealerEvents:
 			if !ok {

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,6 +129,9 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	vA, vB := fmt.Sprintf("sbz%da", pid), fmt.Sprintf("sbz%db", pid)
 	subnet := fmt.Sprintf("10.231.%d", pid%250)
 	v6net := fmt.Sprintf("fd00:231:%x::", pid%250)
+	// The browser reports addresses in canonical form: with pid%250 == 0,
+	// "fd00:231:0::1" comes back as "fd00:231::1".
+	v6addr := netip.MustParseAddr(v6net + "1").String()
 	run(t, "ip", "netns", "add", nsA)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsA).Run() })
 	run(t, "ip", "netns", "add", nsB)
@@ -150,7 +155,7 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	spk := exec.Command("ip", "netns", "exec", nsA, self, "-test.run=^$")
 	spk.Env = append(os.Environ(), helperEnv+"="+vA)
 	spkIn, _ := spk.StdinPipe()
-	spkOut := &strings.Builder{}
+	spkOut := &lockedBuilder{}
 	spk.Stdout = spkOut
 	spkErr := &lockedBuilder{}
 	spk.Stderr = spkErr
@@ -213,7 +218,7 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	run(t, "ip", "-n", nsA, "addr", "add", subnet+".1/24", "dev", vA)
 	run(t, "ip", "-n", nsA, "addr", "add", v6net+"1/64", "dev", vA, "nodad")
 	e := wait("the speaker on IPv4 and IPv6", func(e browseEvent) bool {
-		return (e.Event == "added" || e.Event == "updated") && slices.Contains(e.Addresses, subnet+".1") && slices.Contains(e.Addresses, v6net+"1")
+		return (e.Event == "added" || e.Event == "updated") && slices.Contains(e.Addresses, subnet+".1") && slices.Contains(e.Addresses, v6addr)
 	})
 	if e.Name != instance || e.Port == 0 || e.Server != "speakerbox-0f1e2d3c.local." {
 		t.Errorf("found %+v", e)
@@ -222,7 +227,7 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	if fmt.Sprint(e.TXT) != fmt.Sprint(wantTXT) {
 		t.Errorf("TXT = %v, want %v", e.TXT, wantTXT)
 	}
-	for _, a := range []string{subnet + ".1", v6net + "1"} {
+	for _, a := range []string{subnet + ".1", v6addr} {
 		if e.RemoteNames[a] != "Speakerbox Test Kitchen" {
 			t.Errorf("getInfo over the advertised address %s: %q", a, e.RemoteNames[a])
 		}
@@ -257,18 +262,21 @@ func TestMDNSWithRealBrowser(t *testing.T) {
 	}
 }
 
+// lockedBuilder collects a child's output, written by exec's copying
+// goroutine while the test may read it for a failure message.
 type lockedBuilder struct {
-	mu chan struct{}
+	mu sync.Mutex
 	b  strings.Builder
 }
 
 func (l *lockedBuilder) Write(p []byte) (int, error) {
-	if l.mu == nil {
-		l.mu = make(chan struct{}, 1)
-	}
-	l.mu <- struct{}{}
-	defer func() { <-l.mu }()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuilder) String() string { return l.b.String() }
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -82,7 +82,7 @@ func (l Limits) withDefaults() Limits {
 
 // Server advertises the speaker and serves the ZeroConf API on exactly the
 // addresses it advertises. It follows interface and address changes:
-// grandcat/zeroconf alone keeps announcing a stale address (its issue #55),
+// an mDNS registration announces the addresses it was given and no others,
 // and at boot the network is often not up yet.
 type Server struct {
 	cfg  Config
@@ -357,7 +357,7 @@ func (s *Server) sync(force bool) {
 		s.regKey = key
 		return
 	}
-	reg, err := s.cfg.Advertise(mdns.Service{Instance: s.name, Host: s.hostName(), Port: s.port, IPs: ips, Ifaces: idx})
+	reg, err := s.cfg.Advertise(mdns.Service{Instance: s.name, Host: s.hostName(), Port: s.port, IPs: ips, Ifaces: idx, Logger: s.log})
 	if err != nil {
 		// Leave regKey unset: the next tick tries again.
 		s.log.Warn("zeroconf: mDNS registration failed; will retry", "err", err)

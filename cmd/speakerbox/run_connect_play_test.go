@@ -137,6 +137,21 @@ func continues(got []float32, g int, want []float32, w int) int {
 	return n
 }
 
+// endsThenSilence checks that got from sample g up to sample end is want
+// going on from w, cut short by nothing but silence: when a command
+// replaces the audio (skip, seek), the old audio runs out of the pipe and
+// how much silence comes before the new audio depends on how busy the
+// machine is. It returns -1, or the first sample that is neither.
+func endsThenSilence(got []float32, g, end int, want []float32, w int) int {
+	n := continues(got, g, want, w)
+	for i := g + n; i < end && i < len(got); i++ {
+		if got[i] != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
 // awaitPiece reads the speaker's output on until, at or after sample from,
 // the matchLen samples of want from w appear (the audio a command must
 // bring), and returns where. It fails once pipeSlack samples have gone

@@ -35,8 +35,8 @@ func TestRunSkipsFromTheFake(t *testing.T) {
 			return ps.GetTrack().GetUri() == step.it.uri && ps.GetIsPlaying() && !ps.GetIsPaused() && !ps.GetIsBuffering()
 		})
 		got = r.pipe.samples()
-		if n := continues(got, from, prev, prevAt); n < j-from {
-			t.Fatalf("before %s, sample %d differs: %s", step.endpoint, from+n, describe(got[from+n:], refs))
+		if bad := endsThenSilence(got, from, j, prev, prevAt); bad >= 0 {
+			t.Fatalf("before %s, sample %d is neither the track going on nor silence: %s", step.endpoint, bad, describe(got[bad:], refs))
 		}
 		r.pipe.readTo(r.ctx, j+frameRate)
 		got = r.pipe.samples()

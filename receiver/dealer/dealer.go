@@ -87,6 +87,15 @@ type Config struct {
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 	// Jitter returns a value in [0,1) (rand.Float64).
 	Jitter func() float64
+
+	// DialFailed, if set, is told of every failed connection attempt, on
+	// Run's goroutine (it must not block). When it returns true the
+	// failure is its owner's business: the dealer logs it at debug level
+	// only and makes no further attempt until Run ends. The receiver
+	// takes certificate-time errors so: a wrong system clock is not
+	// helped by a backoff, and it drops the whole chain to wait for the
+	// clock.
+	DialFailed func(err error) bool
 }
 
 // Dealer is the dealer client. Create it with New, start it with Run and
@@ -305,6 +314,10 @@ func (d *Dealer) Run(ctx context.Context) error {
 			dialing = nil
 			cancel()
 			if r.err != nil {
+				if d.cfg.DialFailed != nil && d.cfg.DialFailed(r.err) {
+					log.Debug("dealer not connected; the owner takes over", "err", r.err)
+					continue
+				}
 				force = authRefused(r.err)
 				retryLater(r.err)
 				continue

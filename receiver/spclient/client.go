@@ -15,6 +15,7 @@ package spclient
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -349,6 +350,13 @@ func (c *Client) attempt(ctx context.Context, r Request, u *url.URL, force bool)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("spclient %s %s: %w", r.Method, u.Path, ctx.Err())
+		}
+		// A certificate not valid at the system clock's time: the next
+		// attempts, seconds later, would fail the same way. The caller
+		// waits for the clock instead.
+		var ce x509.CertificateInvalidError
+		if errors.As(err, &ce) && ce.Reason == x509.Expired {
+			return nil, nil, fmt.Errorf("spclient %s %s: %w", r.Method, u.Path, err)
 		}
 		return nil, &retryable{err: err}, nil
 	}

@@ -3,6 +3,7 @@ package spclient
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"slices"
@@ -418,5 +419,24 @@ func TestServerErrorHonoursRetryAfter(t *testing.T) {
 	}
 	if s := e.tm.Sleeps(); !slices.Equal(s, []time.Duration{4 * time.Second, 375 * time.Millisecond}) {
 		t.Errorf("waits %v, want [4s 375ms]", s)
+	}
+}
+
+// A certificate not valid at the clock's time (TLS verified against a
+// clock a century ahead) is final at once: retrying seconds later cannot
+// help, and the receiver waits for the clock instead.
+func TestCertificateTimeErrorNotRetried(t *testing.T) {
+	e := newEnv(t, func(c *Config) {
+		tr := c.HTTPClient.Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Time = func() time.Time { return time.Now().AddDate(100, 0, 0) }
+		c.HTTPClient = &http.Client{Transport: tr}
+	})
+	_, err := e.c.PutState(context.Background(), "c", testState(connectpb.PutStateReason_NEW_DEVICE, 1))
+	var ce x509.CertificateInvalidError
+	if !errors.As(err, &ce) || ce.Reason != x509.Expired {
+		t.Fatalf("PutState = %v, want the certificate-time error in the chain", err)
+	}
+	if len(e.tm.Sleeps()) != 0 {
+		t.Errorf("waits %v before giving up on a certificate-time error", e.tm.Sleeps())
 	}
 }

@@ -57,6 +57,13 @@ type PublisherConfig struct {
 	Cluster func(*connectpb.Cluster)
 	// Stats, if set, counts the calls and their outcomes (stats.go).
 	Stats *PublisherStats
+	// Failed, if set, is told of every failed call (on Run's goroutine;
+	// it must not block or call back into the publisher). When it returns
+	// true the failure is its owner's business: the call stays queued,
+	// logged at debug level only, and nothing more is sent until Run
+	// ends. The receiver takes certificate-time errors so, to drop the
+	// chain and wait for the clock rather than retry against it.
+	Failed func(err error) bool
 }
 
 // Publisher sends the device state to connect-state from one goroutine (Run):
@@ -75,6 +82,7 @@ type Publisher struct {
 	newTimer      func(time.Duration) Timer
 	onCluster     func(*connectpb.Cluster)
 	stats         *PublisherStats
+	failed        func(error) bool
 
 	wake chan struct{} // cap 1: "the queue or the connection id changed"
 
@@ -87,6 +95,7 @@ type Publisher struct {
 	notBefore  time.Time // cooldown after a 429 or a failure
 	failures   int
 	stopped    bool
+	held       bool // Failed took a failure: send nothing more
 }
 
 // publishOp is one queued call: a PUT of req, or the inactive call.
@@ -112,6 +121,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 		newTimer:      cfg.NewTimer,
 		onCluster:     cfg.Cluster,
 		stats:         cfg.Stats,
+		failed:        cfg.Failed,
 		wake:          make(chan struct{}, 1),
 	}
 	if p.log == nil {
@@ -285,7 +295,7 @@ func (p *Publisher) dueLocked() (time.Time, bool) {
 		finish(p.queue[0], ErrNoConnectionID)
 		p.queue = p.queue[1:]
 	}
-	if len(p.queue) == 0 || p.connID == "" {
+	if len(p.queue) == 0 || p.connID == "" || p.held {
 		return time.Time{}, false
 	}
 	due := p.notBefore
@@ -333,8 +343,16 @@ func (p *Publisher) send(ctx context.Context, op *publishOp, connID string) {
 	if err == nil && cluster != nil && p.onCluster != nil {
 		p.onCluster(cluster) // outside the lock: it may well call Publish
 	}
+	held := err != nil && ctx.Err() == nil && p.failed != nil && p.failed(err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if held {
+		p.stats.note(err, false)
+		p.held = true
+		p.requeueLocked(op)
+		p.log.Debug("connect state call failed; the owner takes over", "err", err)
+		return
+	}
 	if err == nil {
 		p.stats.note(nil, false)
 		p.failures = 0

@@ -2,7 +2,9 @@ package spclient
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -621,4 +623,50 @@ func BenchmarkPublisherVolumeBurst(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(e.sender.count())/float64(b.N), "PUTs/100changes")
 	})
+}
+
+// Failed: a failure it takes keeps the call queued and sends nothing more
+// (the owner drops the publisher and waits for the clock); one it declines
+// backs off as before.
+func TestPublisherFailedHook(t *testing.T) {
+	clk, sender := newFakeClock(), newFakeSender()
+	certErr := fmt.Errorf("put state: %w", x509.CertificateInvalidError{Reason: x509.Expired})
+	var mu sync.Mutex
+	var told []error
+	p, err := NewPublisher(PublisherConfig{Sender: sender, Now: clk.Now, NewTimer: clk.NewTimer,
+		Failed: func(err error) bool {
+			mu.Lock()
+			told = append(told, err)
+			mu.Unlock()
+			var ce x509.CertificateInvalidError
+			return errors.As(err, &ce)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+
+	sender.fail(errors.New("connection reset"), certErr)
+	p.SetConnectionID("c1")
+	p.Publish(testState(connectpb.PutStateReason_NEW_DEVICE, 1))
+	sender.wait(t, 1)
+	clk.fire(t, time.Second) // declined: the usual first backoff
+	sender.wait(t, 2)        // the certificate-time failure, taken
+	p.Publish(testState(connectpb.PutStateReason_VOLUME_CHANGED, 2))
+	inactive := p.Inactive()
+	cancel()
+	<-done
+	if err := <-inactive; !errors.Is(err, ErrPublisherStopped) {
+		t.Errorf("Inactive = %v, want ErrPublisherStopped (never sent)", err)
+	}
+	if n := sender.count(); n != 2 {
+		t.Errorf("%d calls, want 2: nothing after the failure Failed took", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) != 2 || !errors.Is(told[1], certErr) {
+		t.Errorf("Failed told %v", told)
+	}
 }

@@ -50,10 +50,22 @@ type DealerServer struct {
 }
 
 type dealerServerConn struct {
-	ws    *websocket.Conn
-	id    string
-	named bool // the pusher message has gone out
+	ws *websocket.Conn
+	id string
+	// wmu orders the frames written on ws: it is held from the connection's
+	// creation until its pusher message is written, so that a test that sees
+	// the connection named and pushes at once queues behind the connection
+	// id instead of racing it.
+	wmu   sync.Mutex
+	named bool // the connection id is (or is being) written: tests may push
 	live  bool
+}
+
+// write sends one text frame after every frame queued before it.
+func (c *dealerServerConn) write(ctx context.Context, frame []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.ws.Write(ctx, websocket.MessageText, frame)
 }
 
 // DealerMessage is a message to push. Payload nil sends no payloads;
@@ -255,7 +267,7 @@ func (s *DealerServer) SendRaw(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := c.write(ctx, frame); err != nil {
 		return fmt.Errorf("dealer: send: %w", err)
 	}
 	return nil
@@ -412,6 +424,7 @@ func (s *DealerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id:   base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "dealer-test-connection-%d", n)),
 		live: true,
 	}
+	c.wmu.Lock() // until the pusher message is written, below
 	s.conns = append(s.conns, c)
 	s.mu.Unlock()
 	defer func() {
@@ -431,15 +444,19 @@ func (s *DealerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Payloads []string          `json:"payloads"`
 	}{"message", "PUT", "hm://pusher/v1/connections/" + url.PathEscape(c.id),
 		map[string]string{"Spotify-Connection-Id": c.id}, []string{}})
-	// Named before the test can push on it, so that the device always sees
-	// its connection id first, as from Spotify.
-	if err := ws.Write(ctx, websocket.MessageText, pusher); err != nil {
-		return
-	}
+	// Marked named before the write but with the write lock held since the
+	// connection was made: the device always sees its connection id first,
+	// as from Spotify, and a test that waited for the connection (or for
+	// the device's reaction to the id) can push at once.
 	s.mu.Lock()
 	c.named = true
 	s.dealerBroadcast()
 	s.mu.Unlock()
+	err = ws.Write(ctx, websocket.MessageText, pusher)
+	c.wmu.Unlock()
+	if err != nil {
+		return
+	}
 
 	for {
 		_, data, err := ws.Read(ctx)
@@ -462,7 +479,7 @@ func (s *DealerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// test that has seen the count knows that whatever it sends
 			// next reaches the device after the pong.
 			if pong {
-				if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`)); err != nil {
+				if err := c.write(ctx, []byte(`{"type":"pong"}`)); err != nil {
 					return
 				}
 			}

@@ -37,7 +37,16 @@ const (
 	InStepMsg  = "clock checked against NTP; it was right"
 	IgnoredMsg = "NTP answer ignored: it is before the last known time"
 	RetryMsg   = "could not set the clock from NTP; will retry"
+	// OverruledMsg: the saved time was in the future (saved from a wrong
+	// clock) and two servers agreed on the real one.
+	OverruledMsg = "the last known time is in the future: two NTP servers agree on an earlier time; setting the clock back to it and replacing the saved time"
 )
+
+// Agree is how close two servers' answers must be for them to overrule a
+// saved floor in the future. One server alone could be wrong or forged;
+// two independent ones agreeing within 2 s are not, and a floor saved from
+// a wrong clock (set by hand, a bad server once) must not stick forever.
+const Agree = 2 * time.Second
 
 // ReadFloor returns the later of build and the time saved in stateDir;
 // a missing or damaged file counts as none (zero time when both are).
@@ -203,9 +212,15 @@ var errSet = errors.New("set the system clock")
 
 // Sync asks the servers in order and sets the clock from the first sane
 // answer: one the library validates (stratum, leap, dispersion, freshness)
-// and that is not before the floor.
+// and that is not before the floor. Answers before a saved floor (never
+// before the build time) count if two servers agree within Agree.
 func (s *Syncer) Sync(ctx context.Context) error {
 	var errs []error
+	type early struct {
+		server string
+		offset time.Duration
+	}
+	var earlies []early
 	for _, server := range s.cfg.Servers {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -221,6 +236,16 @@ func (s *Syncer) Sync(ctx context.Context) error {
 		}
 		now := s.cfg.Now()
 		target := now.Add(resp.ClockOffset)
+		if target.Before(s.floor) && !target.Before(s.cfg.Build) {
+			for _, e := range earlies {
+				// Offsets from the same local clock: they compare
+				// whatever time passed between the two queries.
+				if e.server != server && (e.offset-resp.ClockOffset).Abs() <= Agree {
+					return s.overrule(e.server, server, now, target, resp.ClockOffset)
+				}
+			}
+			earlies = append(earlies, early{server, resp.ClockOffset})
+		}
 		if target.Before(s.floor) {
 			s.cfg.Log.Warn(IgnoredMsg, "server", server, "answer", stamp(target), "last_known_time", stamp(s.floor))
 			errs = append(errs, fmt.Errorf("NTP server %s: answer %s is before the last known time %s", server, stamp(target), stamp(s.floor)))
@@ -237,6 +262,22 @@ func (s *Syncer) Sync(ctx context.Context) error {
 		return nil
 	}
 	return errors.Join(errs...)
+}
+
+// overrule sets the clock back to target, which two servers agreed on,
+// although it is before the saved floor, and replaces the saved floor.
+func (s *Syncer) overrule(first, second string, now, target time.Time, offset time.Duration) error {
+	s.cfg.Log.Warn(OverruledMsg, "servers", first+","+second, "last_known_time", stamp(s.floor), "from", stamp(now), "now", stamp(target), "offset", offset.Round(time.Millisecond))
+	if offset.Abs() >= s.cfg.MaxStep {
+		if err := s.cfg.Set(target); err != nil {
+			return fmt.Errorf("%w to %s: %w", errSet, stamp(target), err)
+		}
+	}
+	// Lowered to the build time so that save (which never lowers the
+	// floor) writes the real time over the wrong one.
+	s.floor = s.cfg.Build
+	s.save()
+	return nil
 }
 
 // save writes the current time as the floor, unless the clock is behind

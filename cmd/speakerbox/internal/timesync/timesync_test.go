@@ -403,3 +403,81 @@ func TestOnceEndsWithContext(t *testing.T) {
 		t.Fatalf("Once: %v", err)
 	}
 }
+
+// A floor saved from a wrong clock (a month ahead): two servers that agree
+// within 2 s set the clock back and replace the saved time; the log says
+// so plainly.
+func TestTwoServersOverruleAFutureFloor(t *testing.T) {
+	dir := t.TempDir()
+	future := actual.Add(30 * 24 * time.Hour)
+	if err := SaveFloor(dir, future); err != nil {
+		t.Fatal(err)
+	}
+	a := newNTPServer(t, actual)
+	b := newNTPServer(t, actual.Add(1500*time.Millisecond))
+	clk := &sysClock{now: future} // where the init script put it
+	log, w := &logBuf{}, &waits{}
+	s := newSyncer(t, clk, w, log, dir, a.Addr(), b.Addr())
+	if err := s.Once(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sets := clk.Sets()
+	if len(sets) != 1 || sets[0].Sub(actual.Add(1500*time.Millisecond)).Abs() > time.Millisecond {
+		t.Fatalf("clock set to %v, want once to the second server's %v", sets, actual.Add(1500*time.Millisecond))
+	}
+	if got, want := savedFloor(t, dir), "1796349601\n"; got != want {
+		t.Errorf("saved floor %q, want %q (the real time, not the future one)", got, want)
+	}
+	if !s.Floor().Before(future) {
+		t.Errorf("floor still %v", s.Floor())
+	}
+	l := log.String()
+	if !strings.Contains(l, OverruledMsg) || !strings.Contains(l, "last_known_time=2027-01-03T02:00:00Z") || !strings.Contains(l, "servers="+a.Addr()+","+b.Addr()) {
+		t.Errorf("log:\n%s", l)
+	}
+	if len(w.Got()) != 0 {
+		t.Errorf("waits %v", w.Got())
+	}
+}
+
+// What must not overrule a saved floor: one server alone, two that
+// disagree by more than 2 s, two that agree on a time before the build.
+func TestFutureFloorKeptWithoutAgreement(t *testing.T) {
+	future := actual.Add(30 * 24 * time.Hour)
+	for _, c := range []struct {
+		name string
+		as   []time.Time
+	}{
+		{"one server", []time.Time{actual}},
+		{"the same server twice", nil},
+		{"disagreeing by 3 s", []time.Time{actual, actual.Add(3 * time.Second)}},
+		{"agreeing before the build", []time.Time{build.Add(-time.Hour), build.Add(-time.Hour)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := SaveFloor(dir, future); err != nil {
+				t.Fatal(err)
+			}
+			var addrs []string
+			for _, as := range c.as {
+				addrs = append(addrs, newNTPServer(t, as).Addr())
+			}
+			if c.as == nil {
+				one := newNTPServer(t, actual).Addr()
+				addrs = []string{one, one}
+			}
+			clk := &sysClock{now: future}
+			log := &logBuf{}
+			s := newSyncer(t, clk, &waits{}, log, dir, addrs...)
+			if err := s.Sync(context.Background()); err == nil || !strings.Contains(err.Error(), "before the last known time") {
+				t.Fatalf("Sync: %v", err)
+			}
+			if len(clk.Sets()) != 0 || strings.Contains(log.String(), OverruledMsg) {
+				t.Errorf("sets %v; log:\n%s", clk.Sets(), log.String())
+			}
+			if got := savedFloor(t, dir); got != "1798941600\n" {
+				t.Errorf("saved floor %q changed", got)
+			}
+		})
+	}
+}
