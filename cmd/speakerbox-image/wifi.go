@@ -113,6 +113,22 @@ func (bl *builder) wifi(ctx context.Context, d *debs, stage string) (int64, erro
 		}
 		added += n
 	}
+	// The wireless regulatory database, which cfg80211 loads as firmware:
+	// without it the chip stays on the world domain and the owner's
+	// wifi_country (channels 12-13 in Europe, say) has no effect. Debian's
+	// copy, signed with the key Debian's kernels trust; update-alternatives
+	// would name it so at install time.
+	regdb, err := d.extract(ctx, "wireless-regdb")
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range []string{"regulatory.db", "regulatory.db.p7s"} {
+		n, err := installFile(filepath.Join(regdb, "lib/firmware", f+"-debian"), filepath.Join(stage, "lib/firmware", f), 0o644)
+		if err != nil {
+			return 0, fmt.Errorf("wireless-regdb: %w", err)
+		}
+		added += n
+	}
 	bl.summary = append(bl.summary, fmt.Sprintf("wpa_supplicant with %d libraries (%.1f MB unpacked)", len(files), float64(added)/1e6))
 	return added, nil
 }
