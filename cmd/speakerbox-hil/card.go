@@ -37,6 +37,7 @@ type cardDef struct {
 	extra   string // QEMU-only kernel command-line words
 	goarch  string
 	goarm   string
+	debArch string // Debian's name, for the cached kernel's modules
 	// powerCut: boot 2 ends with the power cut and a third boot checks
 	// what survived. One board does it (the store and ext4 code are the
 	// same on every board); the others end boot 2 with a reboot, which
@@ -49,18 +50,18 @@ type cardDef struct {
 }
 
 var cardDefs = []cardDef{
-	{board: "pi3", machine: vm.Raspi3B, dtb: "bcm2837-rpi-3-b.dtb", goarch: "arm64", powerCut: true},
+	{board: "pi3", machine: vm.Raspi3B, dtb: "bcm2837-rpi-3-b.dtb", goarch: "arm64", debArch: "arm64", powerCut: true},
 	// One core online: with four, the armmp kernel on QEMU's single
 	// TCG thread took 47 s to a shell under load (19 s with one).
-	{board: "pi2", machine: vm.Raspi2B, dtb: "bcm2836-rpi-2-b.dtb", extra: "maxcpus=1", goarch: "arm", goarm: "7", badFirst: true},
+	{board: "pi2", machine: vm.Raspi2B, dtb: "bcm2836-rpi-2-b.dtb", extra: "maxcpus=1", goarch: "arm", goarm: "7", debArch: "armhf", badFirst: true},
 	// QEMU's raspi0 has no power domain controller the kernel accepts.
-	{board: "pi0", machine: vm.Raspi0, dtb: "bcm2835-rpi-zero.dtb", extra: "initcall_blacklist=bcm2835_power_driver_init", goarch: "arm", goarm: "6"},
+	{board: "pi0", machine: vm.Raspi0, dtb: "bcm2835-rpi-zero.dtb", extra: "initcall_blacklist=bcm2835_power_driver_init", goarch: "arm", goarm: "6", debArch: "armel"},
 }
 
 // The test card's settings file: what an owner writes. Line numbers
 // matter: the bad line is appended after the last.
 func cardSettings(board string) string {
-	return "# written by make hil\nname = hil-" + board + "\nrelay_line = GPIO17\n"
+	return "# written by make hil\nname = hil-" + board + "\nrelay_line = GPIO17\n" + wifiSettings(board)
 }
 
 // badSetting is a line the speaker's validator refuses (not a boolean).
@@ -105,7 +106,7 @@ func (c *cardRun) check(id string, pass bool, detail string, tail []string) {
 
 // cardIDs are the checks each card reports, in order; a check a failed
 // boot never reached fails with the boot's error.
-var cardIDs = []string{"1-readonly", "2-bad-first-boot", "2-import", "4-getinfo", "3-respawn", "3-stop-restart", "4-play", "6-clock-floor",
+var cardIDs = []string{"1-readonly", "7-wifi", "7-wifi-join", "2-bad-first-boot", "2-import", "4-getinfo", "3-respawn", "3-stop-restart", "4-play", "6-clock-floor",
 	"6-clock-reboot", "2-second-boot", "6-clock-tls", "2-bad-settings", "5-power-cut"}
 
 func (c *cardRun) results() []cardCheck {
@@ -113,7 +114,7 @@ func (c *cardRun) results() []cardCheck {
 	defer c.mu.Unlock()
 	var out []cardCheck
 	for _, id := range cardIDs {
-		if id == "5-power-cut" && !c.def.powerCut || id == "2-bad-first-boot" && !c.def.badFirst {
+		if id == "5-power-cut" && !c.def.powerCut || id == "2-bad-first-boot" && !c.def.badFirst || id == "7-wifi-join" && c.def.board != wifiJoinBoard {
 			continue
 		}
 		full := "card-" + c.def.board + "-" + id
@@ -175,6 +176,16 @@ func (c *cardRun) prepare(ctx context.Context, tone string) (card string, spec v
 	}
 	if err := mt("mcopy", "-o", "-i", fat, settings, tone, tool, "::"); err != nil {
 		return "", spec, err
+	}
+	if c.def.board == wifiJoinBoard {
+		hw := filepath.Join(c.work, "hwsim")
+		_ = os.RemoveAll(hw)
+		if err := hwsimFiles(c.def.debArch, hw); err != nil {
+			return "", spec, err
+		}
+		if err := mt("mcopy", "-o", "-s", "-i", fat, hw, "::"); err != nil {
+			return "", spec, err
+		}
 	}
 	files := map[string]string{"vmlinuz": "", "initrd.img": "", c.def.dtb: "", "cmdline.txt": ""}
 	for f := range files {
@@ -266,6 +277,35 @@ func parseInfo(out []string) (cardInfo, error) {
 	return cardInfo{}, fmt.Errorf("no getInfo answer in %q", out)
 }
 
+// wifiCheckCmd runs the card's wpa_supplicant for real: its version (the
+// loader found every library), then as a daemon on the loopback interface
+// with the wired driver (QEMU's Pi machines have no Wi-Fi chip), asked for
+// its state by wpa_cli over the control socket; then S40network's log line
+// for a card whose settings name no network, and the kernel's time for a
+// ready random pool (the HW RNG credited: rng_core.default_quality).
+const wifiCheckCmd = `wpa_supplicant -v >/tmp/wpa.v 2>&1; echo wpa-version=$?; head -n 1 /tmp/wpa.v; ` +
+	`printf 'ctrl_interface=/run/hil-wpa\nap_scan=0\nnetwork={\n\tkey_mgmt=NONE\n}\n' >/tmp/hil-wpa.conf; ` +
+	`wpa_supplicant -B -D wired -i lo -c /tmp/hil-wpa.conf -P /tmp/hil-wpa.pid >/tmp/wpa.log 2>&1; echo wpa-daemon=$?; ` +
+	`i=0; until wpa_cli -p /run/hil-wpa -i lo status >/tmp/wpa.st 2>&1 && grep -q '^wpa_state=' /tmp/wpa.st; do i=$((i+1)); [ $i -gt 100 ] && break; usleep 100000; done; ` +
+	`grep -E '^wpa_state=' /tmp/wpa.st || cat /tmp/wpa.st /tmp/wpa.log; kill "$(cat /tmp/hil-wpa.pid)"; ` +
+	`i=0; until logread | grep -qE 'speakerbox-network: network: (no Wi-Fi|Wi-Fi)'; do i=$((i+1)); [ $i -gt 300 ] && break; usleep 200000; done; logread | grep 'speakerbox-network' | tail -n 3; ` +
+	`dmesg | grep -E 'crng init done' | head -n 1`
+
+var crngRE = regexp.MustCompile(`\[\s*(\d+\.\d+)\]\s+random: crng init done`)
+
+// evalWifi judges wifiCheckCmd's output.
+func evalWifi(out []string, want string) (bool, string) {
+	all := strings.Join(out, "\n")
+	ver := strings.Contains(all, "wpa-version=0") && strings.Contains(all, "wpa_supplicant v2.")
+	daemon := strings.Contains(all, "wpa-daemon=0") && regexp.MustCompile(`(?m)^wpa_state=[A-Z_]+$`).MatchString(all)
+	script := strings.Contains(all, want)
+	crng := "not in dmesg"
+	if m := crngRE.FindStringSubmatch(all); m != nil {
+		crng = m[1] + " s after the kernel started"
+	}
+	return ver && daemon && script, fmt.Sprintf("wpa_supplicant -v runs (%v), as a daemon on lo answers wpa_cli status (%v), S40network logged why Wi-Fi is off (%v); random pool ready %s", ver, daemon, script, crng)
+}
+
 // restartOnLo restarts the speaker through its init script with the
 // ZeroConf API on the loopback interface (RUN_ARGS is the init script's
 // hook for extra options).
@@ -299,6 +339,19 @@ func (c *cardRun) run(ctx context.Context, tone string, logf func(string, ...any
 			regexp.MustCompile(`(?m)^/dev/mmcblk0p4 /var/lib/speakerbox ext4 rw[, ]`).MatchString(all) &&
 			regexp.MustCompile(`(?m)^tmpfs /tmp tmpfs rw[, ]`).MatchString(all)
 		c.check("1-readonly", ok, "a write to / fails (read-only squashfs), /tmp is a writable tmpfs, the data partition is ext4 rw at /var/lib/speakerbox", out)
+
+		out, _, err = sh.run(ctx, wifiCheckCmd, 100*time.Second)
+		if err != nil {
+			return err
+		}
+		// The joining board's settings name a network, which S40network
+		// cannot find before the test loads its simulated radios.
+		want := "network: no Wi-Fi network in the settings"
+		if c.def.board == wifiJoinBoard {
+			want = "network: Wi-Fi not started: no wlan0 after 30 s"
+		}
+		ok, detail := evalWifi(out, want)
+		c.check("7-wifi", ok, detail, out)
 
 		// The build time is the clock's floor; QEMU starts the clock at 0.
 		out, _, err = sh.run(ctx, `cat /etc/speakerbox/build-time; date +%s`, 10*time.Second)
@@ -396,6 +449,11 @@ func (c *cardRun) run(ctx context.Context, tone string, logf func(string, ...any
 		c.check("4-play", rc == 0 && strings.Contains(all, "state: RUNNING") && strings.Contains(all, "play=0") && !strings.Contains(strings.ToLower(all), "error"),
 			"`speakerbox play` to snd-aloop: the kernel showed the playback stream RUNNING, and play exited 0", out)
 
+		if c.def.board == wifiJoinBoard {
+			if err := c.runWifiJoin(ctx, sh); err != nil {
+				return err
+			}
+		}
 		out, _, err = sh.run(ctx, `date +%s`, 10*time.Second)
 		if err != nil {
 			return err
@@ -449,6 +507,9 @@ func (c *cardRun) run(ctx context.Context, tone string, logf func(string, ...any
 
 		// A bad line: reported with its key and line, the speaker still runs.
 		badLine := strings.Count(cardSettings(c.def.board), "\n") + 1
+		if wifiSettings(c.def.board) != "" {
+			badLine++ // the import's note where the passphrase was
+		}
 		out, _, err = sh.run(ctx, `mount -o remount,rw /boot && echo 'relay_active_low = maybe' >>/boot/speakerbox.txt && mount -o remount,ro /boot && `+restartOnLo+` && `+getInfoCmd+`; logread | grep -E 'relay_active_low' | tail -n 3`, 150*time.Second)
 		if err != nil {
 			return err

@@ -109,3 +109,28 @@ func TestEvalPowerCut(t *testing.T) {
 		t.Error("ext4 error: passed")
 	}
 }
+
+func TestEvalWifi(t *testing.T) {
+	good := []string{"wpa-version=0", "wpa_supplicant v2.10", "wpa-daemon=0", "wpa_state=COMPLETED",
+		"Dec  4 12:00:01 speakerbox daemon.notice speakerbox-network: network: no Wi-Fi network in the settings (wifi_ssid in speakerbox.txt on the boot partition); Wi-Fi not started",
+		"[    3.141592] random: crng init done"}
+	ok, d := evalWifi(good, "network: no Wi-Fi network in the settings")
+	if !ok || !strings.Contains(d, "ready 3.141592 s") {
+		t.Errorf("a good run: %v, %q", ok, d)
+	}
+	for i, drop := range []string{"wpa-version=0", "wpa_supplicant v2.10", "wpa-daemon=0", "wpa_state=COMPLETED", "Dec  4"} {
+		var out []string
+		for _, l := range good {
+			if !strings.HasPrefix(l, drop) {
+				out = append(out, l)
+			}
+		}
+		if ok, _ := evalWifi(out, "network: no Wi-Fi network in the settings"); ok {
+			t.Errorf("%d: without %q: passed", i, drop)
+		}
+	}
+	// The loader's error instead of a version: the libraries are missing.
+	if ok, _ := evalWifi([]string{"wpa-version=127", "wpa_supplicant: error while loading shared libraries: libnl-3.so.200", "wpa-daemon=127"}, "x"); ok {
+		t.Error("a loader error passed")
+	}
+}

@@ -12,6 +12,9 @@ type board struct {
 	// arch is the Debian architecture of the kernel and BusyBox; bin the
 	// suffix of the `make cross` binary.
 	arch, bin string
+	// triplet is the multiarch directory of the architecture's shared
+	// libraries (/lib/<triplet>), where the loader looks first.
+	triplet string
 	// kernelMeta is Debian's meta package; it names the current ABI.
 	kernelMeta string
 	// dtbs are globs of device trees in the kernel package.
@@ -32,7 +35,7 @@ type board struct {
 
 var boards = map[string]board{
 	"pi3": {
-		name: "pi3", arch: "arm64", bin: "arm64", kernelMeta: "linux-image-arm64",
+		name: "pi3", arch: "arm64", bin: "arm64", triplet: "aarch64-linux-gnu", kernelMeta: "linux-image-arm64",
 		dtbs: []string{"usr/lib/linux-image-*/broadcom/bcm2837-rpi-*.dtb", "usr/lib/linux-image-*/broadcom/bcm2711-rpi-*.dtb"},
 		// start4/fixup4: the same card boots a Pi 4 (Debian's arm64
 		// kernel has its device tree; not a Pi 5, which it lacks).
@@ -44,7 +47,7 @@ arm_64bit=1
 		qemuMachine: "raspi3b", qemuDTB: "bcm2837-rpi-3-b.dtb",
 	},
 	"pi2": {
-		name: "pi2", arch: "armhf", bin: "armv7", kernelMeta: "linux-image-armmp",
+		name: "pi2", arch: "armhf", bin: "armv7", triplet: "arm-linux-gnueabihf", kernelMeta: "linux-image-armmp",
 		dtbs:     []string{"usr/lib/linux-image-*/bcm2836-rpi-*.dtb", "usr/lib/linux-image-*/bcm2837-rpi-*.dtb"},
 		firmware: []string{"bootcode.bin", "start.elf", "fixup.dat"},
 		console:  "ttyAMA0,115200",
@@ -52,8 +55,12 @@ arm_64bit=1
 `,
 		qemuMachine: "raspi2b", qemuDTB: "bcm2836-rpi-2-b.dtb",
 	},
+	// Debian's armhf needs ARMv7; its armel (ARMv5TE, soft-float calls)
+	// is what runs on the Zero's ARM1176, for the kernel, BusyBox and
+	// wpa_supplicant alike. Raspbian's ARMv6 hard-float is not a Debian
+	// archive the private APT can use.
 	"pi0": {
-		name: "pi0", arch: "armel", bin: "armv6", kernelMeta: "linux-image-rpi",
+		name: "pi0", arch: "armel", bin: "armv6", triplet: "arm-linux-gnueabi", kernelMeta: "linux-image-rpi",
 		dtbs:     []string{"usr/lib/linux-image-*/bcm2835-rpi-*.dtb"},
 		firmware: []string{"bootcode.bin", "start.elf", "fixup.dat"},
 		console:  "ttyAMA0,115200",
@@ -112,5 +119,9 @@ dtparam=audio=on
 // cmdline is cmdline.txt: one line, the last console is where the shell
 // and the boot messages go.
 func (b board) cmdline() string {
-	return "console=tty1 console=" + b.console + " root=/dev/mmcblk0p2 rootfstype=squashfs ro rootwait quiet\n"
+	// rng_core.default_quality: the Pi's hardware RNG (loaded by the
+	// initramfs) is credited as entropy, so the random pool is ready in
+	// the first seconds rather than after minutes of interrupt timing,
+	// and nothing that reads getrandom (TLS, the speaker's keys) blocks.
+	return "console=tty1 console=" + b.console + " root=/dev/mmcblk0p2 rootfstype=squashfs ro rootwait quiet rng_core.default_quality=1000\n"
 }

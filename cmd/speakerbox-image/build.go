@@ -31,9 +31,11 @@ var sizes = disk.Sizes{Boot: 64 << 20, Root: 64 << 20, Data: 16 << 20}
 // Modules of the initramfs, in the order asked: the SD host controllers
 // (sdhost and the Arasan SDHCI; a card sits on either), the root and data
 // file systems, the boot partition's FAT with its code pages, and the
-// watchdog (without it reboot and poweroff only halt). A name the kernel
+// watchdog (without it reboot and poweroff only halt), and the hardware
+// RNGs (Pi 1-3 and Zero; Pi 4): a card has little entropy at boot, and
+// the speaker's first getrandom would wait for it. A name the kernel
 // has built in needs nothing; one it lacks is skipped with a note.
-var initrdModules = []string{"bcm2835", "sdhci-iproc", "squashfs", "ext4", "crc32c_generic", "vfat", "nls_cp437", "nls_iso8859-1", "nls_utf8", "nls_ascii", "bcm2835_wdt"}
+var initrdModules = []string{"bcm2835", "sdhci-iproc", "squashfs", "ext4", "crc32c_generic", "vfat", "nls_cp437", "nls_iso8859-1", "nls_utf8", "nls_ascii", "bcm2835_wdt", "bcm2835-rng", "iproc-rng200"}
 
 // Module directories copied to the root (with what they depend on): sound
 // (the onboard output, DAC codecs, snd-aloop), Wi-Fi, USB Ethernet and
@@ -75,6 +77,7 @@ type parts struct {
 	firmware, kernel, busybox, certs, brcm string // unpacked package trees
 	kver                                   string
 	modules                                string // lib/modules/<kver> in the kernel tree
+	apt                                    *debs  // for the packages fetched later (wifi)
 }
 
 func (bl *builder) build(ctx context.Context) error {
@@ -143,6 +146,7 @@ func (bl *builder) fetch(ctx context.Context, p *parts) error {
 	if err := d.setup(); err != nil {
 		return err
 	}
+	p.apt = d
 	kpkg, err := d.kernelPackage(ctx, bl.b.kernelMeta)
 	if err != nil {
 		return err
@@ -165,7 +169,8 @@ func (bl *builder) fetch(ctx context.Context, p *parts) error {
 }
 
 // rootfs fills stage with the root file system: BusyBox, the overlay, the
-// speaker, CA certificates, Wi-Fi firmware and the kernel modules.
+// speaker, CA certificates, wpa_supplicant, Wi-Fi firmware and the kernel
+// modules.
 func (bl *builder) rootfs(ctx context.Context, p parts, stage string) error {
 	_ = os.RemoveAll(stage)
 	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "etc/ssl/certs", "proc", "sys", "dev", "tmp", "run", "boot",
@@ -242,6 +247,9 @@ func (bl *builder) rootfs(ctx context.Context, p parts, stage string) error {
 				return err
 			}
 		}
+	}
+	if _, err := bl.wifi(ctx, p.apt, stage); err != nil {
+		return err
 	}
 	return bl.rootModules(ctx, p, stage)
 }
