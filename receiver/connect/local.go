@@ -55,8 +55,8 @@ func (k LocalKind) String() string {
 // effect; a refused command changes nothing.
 type LocalCommand struct {
 	Kind       LocalKind
-	PositionMs int64  // LocalSeek: 0..the track's duration
-	Volume     uint32 // LocalSetVolume: 0..MaxVolume (capped by Config.MaxVolume, as the app's)
+	PositionMs int64    // LocalSeek: 0..the track's duration
+	Volume     uint32   // LocalSetVolume: 0..MaxVolume (capped by Config.MaxVolume, as the app's)
 	Name       string   // LocalSetName: not empty
 	MaxVolume  uint32   // LocalSetMaxVolume: 0..MaxVolume; 0 means no cap, as Config.MaxVolume
 	Autoplay   Autoplay // LocalSetAutoplay

@@ -22,8 +22,8 @@ import (
 )
 
 type ownerFakes struct {
-	mu      sync.Mutex
-	users   []StoredUser
+	mu       sync.Mutex
+	users    []StoredUser
 	applied  map[string]any
 	logouts  int
 	restarts int
@@ -93,7 +93,7 @@ func ownerServer(t *testing.T, token string) (*Server, *ownerFakes, string) {
 					return nil
 				},
 			},
-			NextStart:   []string{"audio.initial_volume"},
+			NextStart: []string{"audio.initial_volume"},
 			Restart: func(context.Context) error {
 				f.mu.Lock()
 				defer f.mu.Unlock()
