@@ -60,6 +60,10 @@ func (r *restarter) request(context.Context) error {
 	return nil
 }
 
+// restarting reports whether a restart was asked for (false for an app
+// without a restarter).
+func (r *restarter) restarting() bool { return r != nil && r.asked.Load() }
+
 // triggered is the channel handleSignals watches; nil (never ready) for
 // an app without a restarter.
 func (r *restarter) triggered() <-chan struct{} {
