@@ -75,20 +75,45 @@ func (d *Device) Control(ctx context.Context, c Control) error {
 	if err != nil {
 		return err
 	}
+	return d.local(ctx, cmd)
+}
+
+// local hands cmd to the loop and waits for its answer.
+func (d *Device) local(ctx context.Context, cmd connect.LocalCommand) error {
 	r := controlReq{cmd: cmd, done: make(chan error, 1)}
 	select {
 	case d.controls <- r:
 	case <-d.stopped:
 		return ErrNotRunning
 	case <-ctx.Done():
-		return fmt.Errorf("%v: %w", c.Kind, ctx.Err())
+		return fmt.Errorf("%v: %w", cmd.Kind, ctx.Err())
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("%v: %w", c.Kind, ctx.Err())
+		return fmt.Errorf("%v: %w", cmd.Kind, ctx.Err())
 	}
+}
+
+// SetName renames the device in the apps while it runs (the owner's
+// settings): published at once when connected, else with the next
+// announcement. Errors as Control's; an empty name is ErrInvalidControl.
+func (d *Device) SetName(ctx context.Context, name string) error {
+	return d.local(ctx, connect.LocalCommand{Kind: connect.LocalSetName, Name: name})
+}
+
+// SetMaxVolume changes the cap on the volume (0..65535, 0 for none, as
+// DeviceConfig.MaxVolume): a volume above the new cap is lowered at once,
+// on the player and in the apps. Errors as Control's.
+func (d *Device) SetMaxVolume(ctx context.Context, v uint32) error {
+	return d.local(ctx, connect.LocalCommand{Kind: connect.LocalSetMaxVolume, MaxVolume: v})
+}
+
+// SetAutoplay changes who decides whether similar music follows the end
+// of a context, from the next end on. Errors as Control's.
+func (d *Device) SetAutoplay(ctx context.Context, a connect.Autoplay) error {
+	return d.local(ctx, connect.LocalCommand{Kind: connect.LocalSetAutoplay, Autoplay: a})
 }
 
 // local checks what needs no state and translates.

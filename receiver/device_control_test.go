@@ -7,6 +7,7 @@ import (
 
 	connectpb "github.com/devgianlu/go-librespot/proto/spotify/connectstate"
 
+	"github.com/speakerbox/speakerbox/receiver/connect"
 	"github.com/speakerbox/speakerbox/receiver/hooks"
 	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
@@ -168,4 +169,36 @@ func TestDeviceControlDuringRebuild(t *testing.T) {
 		t.Fatalf("registration after the rebuild: active %v, %v", p.Request.GetIsActive(), ps)
 	}
 	e.waitStatus("paused, online", func(st Status) bool { return st.Online && st.State == SessionPaused })
+}
+
+// The owner's settings through the device's loop, with no session: a new
+// name is announced to the apps in full; a lower cap lowers the volume on
+// the player and in the apps; autoplay is taken; bad values are refused.
+func TestDeviceSettingsWhileRunning(t *testing.T) {
+	e := newDevEnv(t)
+	_, err := e.ds.WaitConnection(e.ctx, 1)
+	e.must(err)
+	e.waitPut("NEW_DEVICE", func(p spotifytest.ConnectStatePut) bool { return p.Reason == connectpb.PutStateReason_NEW_DEVICE })
+
+	e.must(e.dev.SetName(e.ctx, "Living room"))
+	e.waitPut("the new name", func(p spotifytest.ConnectStatePut) bool {
+		return p.Reason == connectpb.PutStateReason_NEW_DEVICE && p.Request.GetDevice().GetDeviceInfo().GetName() == "Living room"
+	})
+
+	calls := len(e.player.Calls())
+	e.must(e.dev.SetMaxVolume(e.ctx, 20000)) // the volume is 32768
+	if _, err := e.player.waitCall(e.ctx, calls, "volume 20000"); err != nil {
+		t.Fatal(err)
+	}
+	e.volumePut(20000)
+	if st := e.dev.Status(); st.Volume != 20000 {
+		t.Fatalf("status volume %d after the cap", st.Volume)
+	}
+	e.must(e.dev.SetAutoplay(e.ctx, connect.AutoplayOff))
+
+	for _, err := range []error{e.dev.SetName(e.ctx, ""), e.dev.SetMaxVolume(e.ctx, 65536), e.dev.SetAutoplay(e.ctx, 9)} {
+		if !errors.Is(err, ErrInvalidControl) {
+			t.Errorf("a bad setting: %v, want ErrInvalidControl", err)
+		}
+	}
 }

@@ -415,7 +415,9 @@ func (o *out) updateVolume() {
 		}
 		o.softVol = 1
 	} else {
-		o.softVol = p.cfg.Volume.Gain(v)
+		vol := p.cfg.Volume
+		vol.MaxPercent = int(p.maxPercent.Load())
+		o.softVol = vol.Gain(v)
 	}
 	o.ramp.SetTarget(o.softVol * o.cur.norm)
 }

@@ -131,6 +131,7 @@ type Player struct {
 	closeOutput atomic.Bool
 	volume      atomic.Uint32 // Connect volume
 	volumeGen   atomic.Uint64
+	maxPercent  atomic.Int32 // Config.Volume.MaxPercent until SetMaxVolume
 
 	stats counters // for Stats (stats.go)
 
@@ -209,6 +210,7 @@ func NewPlayer(cfg Config) (*Player, error) {
 		outPing:  make(chan chan struct{}, 4),
 	}
 	p.volume.Store(uint32(cfg.InitialVolume))
+	p.maxPercent.Store(int32(cfg.Volume.MaxPercent))
 	p.paused.Store(true)
 	p.wg.Add(2)
 	go func() {
@@ -308,6 +310,16 @@ func (p *Player) Stop() { p.send(command{kind: cmdStop, gen: p.flushReq.Add(1)})
 // SetVolume sets the Connect volume (0..65535); the gain glides there.
 func (p *Player) SetVolume(v uint16) {
 	p.volume.Store(uint32(v))
+	p.volumeGen.Add(1)
+	kick(p.outKick)
+}
+
+// SetMaxVolume changes the software volume's cap (gain.Volume.MaxPercent,
+// 1..100; 0 means 100) while playing: the top of the slider plays as loud
+// as percent did, and the gain glides there as on SetVolume. A hardware
+// mixer takes the volume as it is; there the cap is the caller's.
+func (p *Player) SetMaxVolume(percent int) {
+	p.maxPercent.Store(int32(min(max(percent, 0), 100)))
 	p.volumeGen.Add(1)
 	kick(p.outKick)
 }

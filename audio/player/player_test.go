@@ -670,6 +670,51 @@ func TestVolumeChangeGlides(t *testing.T) {
 	}
 }
 
+// TestSetMaxVolumeScalesSoftwareVolume: a new cap while playing glides the
+// gain from full to the capped one (MaxPercent 50 on the linear curve:
+// half), the Connect volume unchanged.
+func TestSetMaxVolumeScalesSoftwareVolume(t *testing.T) {
+	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
+	all := decodeAll(t, b)
+	s := &memSink{block: make(chan struct{})}
+	cfg := exactConfig(s)
+	cfg.Volume = gain.Volume{Curve: gain.CurveLinear}
+	cfg.InitialVolume = 65535
+	p := newPlayer(t, cfg)
+	p.Load(plainTrack(t, "t", b), true, 0)
+	for i := 0; i < 20; i++ {
+		s.block <- struct{}{}
+	}
+	p.SetMaxVolume(50)
+	stop := feed(s)
+	var seen []Event
+	waitFor(t, p, EndOfQueue, &seen)
+	stop()
+	got, _ := s.snapshot()
+	f := floats(got)
+	if len(f) != len(all) {
+		t.Fatalf("%d samples, want %d", len(f), len(all))
+	}
+	full, half := 0, 0
+	for i := range f {
+		if math.Abs(float64(all[i])) < 1e-3 {
+			continue
+		}
+		switch g := f[i] / all[i]; {
+		case math.Abs(float64(g)-1) < 1e-6:
+			if half > 0 {
+				t.Fatalf("sample %d at full gain after the cap", i)
+			}
+			full++
+		case math.Abs(float64(g)-0.5) < 1e-6:
+			half++
+		}
+	}
+	if full == 0 || half < len(f)/2 {
+		t.Fatalf("%d samples at full gain, %d at half of %d: the cap did not take", full, half, len(f))
+	}
+}
+
 // TestCommandsWithoutTrack: seek, stop, pause and play with nothing loaded
 // do nothing harmful, and a Load afterwards plays normally.
 func TestCommandsWithoutTrack(t *testing.T) {

@@ -35,6 +35,7 @@ type localAPI struct {
 	zeroconf *zeroconfsrv.Server
 	metrics  *metrics.Metrics    // GET /metrics and the status counters
 	audio    func() player.Stats // the status's buffer
+	live     *liveSettings       // the page's settings put into effect (apply.go)
 }
 
 // openLocalAPI checks api.* and binds the listener, so that a refused
@@ -56,7 +57,7 @@ func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error
 	if err != nil {
 		return nil, fmt.Errorf("local API: listen on api.address %q: %w", c.Address, err)
 	}
-	l := &localAPI{ln: ln, a: a}
+	l := &localAPI{ln: ln, a: a, live: newLiveSettings(a.cfg, a.log.With("component", "settings"))}
 	cfg := localapi.Config{
 		Device:        localapi.DeviceInfo{Name: a.cfg.Name, ID: deviceID, Version: version},
 		Token:         c.Token,
@@ -73,6 +74,10 @@ func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error
 	if cfg.Owner, err = a.ownerParts(store, l.ResetUsers, l.report); err != nil { // the web page (web.go)
 		_ = ln.Close()
 		return nil, err
+	}
+	cfg.Owner.Apply, cfg.Owner.NextStart = l.live.funcs(), nextStartKeys()
+	if a.restart != nil {
+		cfg.Owner.Restart = a.restart.request
 	}
 	srv, err := localapi.New(cfg)
 	if err != nil {
@@ -118,6 +123,16 @@ func (l *localAPI) SetMode(ctx context.Context, m localapi.RelayMode) error {
 	// status event.
 	l.srv.Refresh()
 	return nil
+}
+
+// wireLive hands the settings the parts they change while running
+// (apply.go); the API's own status heading is added here.
+func (l *localAPI) wireLive(p liveParts) {
+	if l == nil {
+		return
+	}
+	p.heading = l.srv
+	l.live.wire(p)
 }
 
 // wireMetrics hands the API the speaker's metrics and the audio player's

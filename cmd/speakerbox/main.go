@@ -101,6 +101,8 @@ type app struct {
 	// spotify, when set, replaces the way to Spotify (tests route it to a
 	// wire-level fake); nil is the real service.
 	spotify func(deviceID string) spotifyAccess
+	// restart is POST /restart (restart.go).
+	restart *restarter
 }
 
 func main() {
@@ -108,13 +110,19 @@ func main() {
 }
 
 func realMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return realMainWith(context.Background(), nil, args, stdin, stdout, stderr)
+	return realMainRestart(context.Background(), nil, reexecSelf, args, stdin, stdout, stderr)
 }
 
 // realMainWith is realMain under ctx (its end stops the command as a
 // signal would) and with spotify, when not nil, in place of the real way to
 // Spotify: in-process tests run the whole speaker against a fake with it.
 func realMainWith(ctx context.Context, spotify func(deviceID string) spotifyAccess, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return realMainRestart(ctx, spotify, nil, args, stdin, stdout, stderr)
+}
+
+// realMainRestart is realMainWith with the way a restart starts the
+// process again: nil only stops it (in-process tests must not exec).
+func realMainRestart(ctx context.Context, spotify func(deviceID string) spotifyAccess, reexec func() error, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := commands()
 	name := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -164,7 +172,7 @@ func realMainWith(ctx context.Context, spotify func(deviceID string) spotifyAcce
 		return exitUsage
 	}
 
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, guard: &exitGuard{}, spotify: spotify}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, guard: &exitGuard{}, spotify: spotify, restart: newRestarter(reexec)}
 	a.setLogger(stderr, slog.LevelInfo)
 	if set != nil {
 		host, _ := os.Hostname()
@@ -192,7 +200,10 @@ func (a *app) execute(parent context.Context, run runFunc, args []string) (code 
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	stopSignals := handleSignals(cancel, a)
-	defer stopSignals()
+	defer func() {
+		stopSignals()
+		code = a.restart.after(a, code) // returns only if there is no restart
+	}()
 
 	defer func() {
 		if r := recover(); r != nil {
@@ -226,7 +237,8 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 }
 
-// handleSignals cancels ctx on the first SIGINT or SIGTERM. If the command
+// handleSignals cancels ctx on the first SIGINT or SIGTERM, or on a
+// restart asked for (restart.go). If the command
 // has not returned within shutdownGrace, or a second signal arrives, the
 // safe-state handlers run and the process exits at once.
 func handleSignals(cancel context.CancelFunc, a *app) (stop func()) {
@@ -237,6 +249,10 @@ func handleSignals(cancel context.CancelFunc, a *app) (stop func()) {
 		select {
 		case sig := <-ch:
 			a.log.Info("shutting down", "signal", sig.String())
+			cancel()
+		case <-a.restart.triggered():
+			// The same way out as SIGTERM, bounded by the same grace.
+			a.log.Info("shutting down to restart")
 			cancel()
 		case <-done:
 			return

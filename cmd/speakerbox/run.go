@@ -181,6 +181,7 @@ func runSpeaker(ctx context.Context, a *app) error {
 	}
 	api.wire(relay, deviceControl{dev}, deviceStatus{dev}, zc)
 	api.wireMetrics(speakerMetrics(out, pl, dev, zc), pl.AudioStats)
+	api.wireLive(liveParts{device: dev, discovery: zc, amp: out, softCap: pl, hardware: a.cfg.Audio.Mixer != ""})
 
 	a.log.Info("speaker starting", "name", a.cfg.Name, "device_id", deviceID, "state_dir", a.cfg.StateDir, "version", version)
 	var wg sync.WaitGroup

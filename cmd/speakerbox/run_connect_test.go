@@ -34,6 +34,14 @@ type connectRun struct {
 
 func startConnectRun(t *testing.T, extra ...string) *connectRun {
 	t.Helper()
+	return startConnectRunAs(t, "Connect Test", extra...)
+}
+
+// startConnectRunAs is startConnectRun with --name name; "" leaves the
+// name to the configuration (the page's settings change only what no flag
+// sets).
+func startConnectRunAs(t *testing.T, name string, extra ...string) *connectRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // against a hang
 	t.Cleanup(cancel)
 	svc := spotifytest.NewService(t, spotifytest.APFakeConfig{})
@@ -46,11 +54,14 @@ func startConnectRun(t *testing.T, extra ...string) *connectRun {
 		pipe: newPacedReader(t, filepath.Join(t.TempDir(), "audio.fifo"))}
 	runCtx, stop := context.WithCancel(ctx)
 	r.stop = stop
-	args := append([]string{"run", "--state_dir", state, "--name", "Connect Test",
-		"--zeroconf.interfaces", "lo", "--api.address", "127.0.0.1:0",
+	args := []string{"run", "--state_dir", state}
+	if name != "" {
+		args = append(args, "--name", name)
+	}
+	args = append(append(args, "--zeroconf.interfaces", "lo", "--api.address", "127.0.0.1:0",
 		"--audio.output", "pipe", "--audio.path", r.pipe.path, "--audio.format", "FLOAT_LE",
 		// The samples go out as decoded: no loudness change, no volume curve.
-		"--audio.normalisation", "off", "--audio.volume_curve", "fixed", "--autoplay", "off"}, extra...)
+		"--audio.normalisation", "off", "--audio.volume_curve", "fixed", "--autoplay", "off"), extra...)
 	access := func(string) spotifyAccess {
 		return spotifyAccess{HTTP: svc.Fake.Client(), CDN: svc.Fake.Client(), Dialer: svc.Dialer}
 	}

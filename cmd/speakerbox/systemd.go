@@ -55,7 +55,7 @@ func (sd *systemd) run(ctx context.Context, zc *zeroconfsrv.Server, pingers map[
 	}
 	n := sdnotify.New(sdnotify.Config{
 		Watchdog: sd.watchdog, Checks: checks, Tick: sd.tick, After: sd.after,
-		Log: sd.a.log.With("component", "systemd"),
+		Log: sd.a.log.With("component", "systemd"), Restarting: sd.a.restart.restarting,
 	})
 	if sd.watchdog > 0 {
 		sd.a.log.Info("systemd watchdog on", "timeout", sd.watchdog, "ping_every", n.Interval(), "loops", strings.Join(names, ","))

@@ -74,6 +74,8 @@ type Relay struct {
 	offCh         chan struct{} // closed when the relay is next off (WhenOff)
 	shutDown      bool          // Off or ForceOff has switched off: later calls do nothing
 	stopTimer     func()        // the warm-up or idle timer, if armed
+	warmup        time.Duration // Config.Warmup until SetTimings
+	idleTimeout   time.Duration // Config.IdleTimeout until SetTimings
 	gen           uint64        // invalidates a timer that fires after being cancelled
 	timers        sync.WaitGroup
 
@@ -89,7 +91,7 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 	if cfg.Warmup < 0 || cfg.IdleTimeout < 0 {
 		return nil, fmt.Errorf("amplifier relay: negative warm-up %v or idle timeout %v", cfg.Warmup, cfg.IdleTimeout)
 	}
-	r := &Relay{cfg: cfg, clock: cfg.Clock, log: cfg.Log}
+	r := &Relay{cfg: cfg, clock: cfg.Clock, log: cfg.Log, warmup: cfg.Warmup, idleTimeout: cfg.IdleTimeout}
 	if r.clock == nil {
 		r.clock = RealClock{}
 	}
@@ -146,6 +148,19 @@ func (r *Relay) Request(ctx context.Context) error {
 	}
 }
 
+// SetTimings changes the warm-up and the idle timeout (the owner's
+// settings, while running). They count from the next switch: a warm-up
+// or an idle timeout already under way keeps the time it started with.
+func (r *Relay) SetTimings(warmup, idleTimeout time.Duration) error {
+	if warmup < 0 || idleTimeout < 0 {
+		return fmt.Errorf("amplifier relay: negative warm-up %v or idle timeout %v", warmup, idleTimeout)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.warmup, r.idleTimeout = warmup, idleTimeout
+	return nil
+}
+
 // Idle starts the idle timeout: pause, stop, end of playback, session end.
 // It never blocks.
 func (r *Relay) Idle() {
@@ -154,8 +169,8 @@ func (r *Relay) Idle() {
 	switch r.state {
 	case stateOn:
 		r.state = stateIdle
-		r.armTimerLocked(r.cfg.IdleTimeout, r.expire)
-		r.log.Debug("amplifier idle", "off_in", r.cfg.IdleTimeout)
+		r.armTimerLocked(r.idleTimeout, r.expire)
+		r.log.Debug("amplifier idle", "off_in", r.idleTimeout)
 	case stateSwitchingOn:
 		r.idleAfterWarm = true
 	}
@@ -293,15 +308,18 @@ func (r *Relay) switchOn(ctx context.Context) error {
 		r.mu.Unlock()
 		return err
 	}
-	r.log.Info("amplifier on", "warmup", r.cfg.Warmup)
+	r.mu.Lock()
+	warmup := r.warmup
+	r.mu.Unlock()
+	r.log.Info("amplifier on", "warmup", warmup)
 	r.notify(true)
 	r.mu.Lock()
 	if r.state != stateSwitchingOn {
 		r.mu.Unlock()
 		return ErrClosed
 	}
-	if r.cfg.Warmup > 0 {
-		r.armTimerLocked(r.cfg.Warmup, r.warmedUp)
+	if warmup > 0 {
+		r.armTimerLocked(warmup, r.warmedUp)
 		r.mu.Unlock()
 		return nil
 	}
@@ -329,7 +347,7 @@ func (r *Relay) warmedUp(gen uint64) {
 	r.log.Debug("amplifier warmed up")
 	if r.idleAfterWarm {
 		r.state = stateIdle
-		r.armTimerLocked(r.cfg.IdleTimeout, r.expire)
+		r.armTimerLocked(r.idleTimeout, r.expire)
 	}
 }
 
@@ -342,9 +360,10 @@ func (r *Relay) expire(gen uint64) {
 	}
 	r.stopTimer = nil
 	r.state = stateClosingOutput
+	after := r.idleTimeout
 	r.mu.Unlock()
 
-	r.log.Info("amplifier idle timeout", "after", r.cfg.IdleTimeout)
+	r.log.Info("amplifier idle timeout", "after", after)
 	if r.cfg.BeforeOff != nil {
 		r.cfg.BeforeOff()
 	}

@@ -589,3 +589,42 @@ func TestRelayToldOffBeforeWhenOff(t *testing.T) {
 		t.Fatalf("OnChange(false) calls, WhenOff ready at each: %v; want one, before WhenOff", offReadyWhenTold)
 	}
 }
+
+// New timings count from the next switch: an idle timeout under way keeps
+// its time, the next one and the next warm-up take the new ones.
+func TestRelaySetTimings(t *testing.T) {
+	r := newRig(t, false, false)
+	done := r.request()
+	r.clock.WaitForTimers(1)
+	r.clock.Advance(warmup)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.relay.Idle() // armed with the old idle timeout
+	const newWarmup, newIdle = 3 * time.Second, 7 * time.Second
+	if err := r.relay.SetTimings(newWarmup, newIdle); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(newIdle)
+	r.wantPower(true, false) // the old, longer timeout runs on
+	r.clock.Advance(idle - newIdle)
+	r.wantPower(false, false)
+
+	done = r.request()
+	r.clock.WaitForTimers(1)
+	r.clock.Advance(newWarmup - time.Millisecond)
+	notDone(t, done, "before the new warm-up ended")
+	r.clock.Advance(time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.relay.Idle()
+	r.clock.Advance(newIdle - time.Millisecond)
+	r.wantPower(true, false)
+	r.clock.Advance(time.Millisecond)
+	r.wantPower(false, false)
+
+	if err := r.relay.SetTimings(-time.Second, time.Second); err == nil {
+		t.Error("a negative warm-up was taken")
+	}
+}

@@ -3,6 +3,8 @@ package connect
 import (
 	"errors"
 	"fmt"
+
+	connectpb "github.com/devgianlu/go-librespot/proto/spotify/connectstate"
 )
 
 // LocalKind is what a LocalCommand asks for.
@@ -15,6 +17,11 @@ const (
 	LocalPrevious                       // the app's "skip_prev" with allow_seeking
 	LocalSeek                           // the app's "seek_to" to PositionMs
 	LocalSetVolume                      // the app's volume message with Volume
+	// The owner's settings, changed while running (the web page). They
+	// exist without a session, like the volume.
+	LocalSetName      // Name: what the apps list
+	LocalSetMaxVolume // MaxVolume: the new cap; a volume above it is lowered
+	LocalSetAutoplay  // Autoplay: who decides on similar music at the end
 )
 
 func (k LocalKind) String() string {
@@ -31,6 +38,12 @@ func (k LocalKind) String() string {
 		return "seek"
 	case LocalSetVolume:
 		return "volume"
+	case LocalSetName:
+		return "name"
+	case LocalSetMaxVolume:
+		return "max volume"
+	case LocalSetAutoplay:
+		return "autoplay"
 	}
 	return fmt.Sprintf("LocalKind(%d)", int(k))
 }
@@ -42,8 +55,11 @@ func (k LocalKind) String() string {
 // effect; a refused command changes nothing.
 type LocalCommand struct {
 	Kind       LocalKind
-	PositionMs int64  // LocalSeek: 0..the track's duration
-	Volume     uint32 // LocalSetVolume: 0..MaxVolume (capped by Config.MaxVolume, as the app's)
+	PositionMs int64    // LocalSeek: 0..the track's duration
+	Volume     uint32   // LocalSetVolume: 0..MaxVolume (capped by Config.MaxVolume, as the app's)
+	Name       string   // LocalSetName: not empty
+	MaxVolume  uint32   // LocalSetMaxVolume: 0..MaxVolume; 0 means no cap, as Config.MaxVolume
+	Autoplay   Autoplay // LocalSetAutoplay
 }
 
 // Why a LocalCommand was refused (LocalReply.Err wraps one of them).
@@ -80,6 +96,9 @@ func (st *stepper) local(c LocalCommand) error {
 		}
 		st.setVolume(int64(c.Volume), true)
 		return nil
+	}
+	if c.Kind >= LocalSetName && c.Kind <= LocalSetAutoplay {
+		return st.setting(c)
 	}
 	if c.Kind < LocalPlay || c.Kind > LocalSetVolume {
 		return fmt.Errorf("%v: %w", c.Kind, ErrUnknownCommand)
@@ -120,5 +139,42 @@ func (st *stepper) local(c LocalCommand) error {
 		return ErrNoTrack
 	}
 	st.changed()
+	return nil
+}
+
+// setting changes the Config in place of the one given to New. The old
+// Config is never written: a State's Clone shares it.
+func (st *stepper) setting(c LocalCommand) error {
+	cfg := *st.s.cfg
+	switch c.Kind {
+	case LocalSetName:
+		if c.Name == "" {
+			return fmt.Errorf("empty name: %w", ErrOutOfRange)
+		}
+		cfg.DeviceName = c.Name
+	case LocalSetMaxVolume:
+		if c.MaxVolume > MaxVolume {
+			return fmt.Errorf("max volume %d: want 0..%d: %w", c.MaxVolume, MaxVolume, ErrOutOfRange)
+		}
+		cfg.MaxVolume = c.MaxVolume
+	case LocalSetAutoplay:
+		if c.Autoplay < AutoplayFollowApp || c.Autoplay > AutoplayOff {
+			return fmt.Errorf("autoplay %d: %w", c.Autoplay, ErrOutOfRange)
+		}
+		cfg.Autoplay = c.Autoplay
+	}
+	cfg.withDefaults()
+	st.s.cfg = &cfg
+	switch c.Kind {
+	case LocalSetName:
+		// The apps take a new name from a full device announcement.
+		st.publish = connectpb.PutStateReason_NEW_DEVICE
+	case LocalSetMaxVolume:
+		// A volume above the new cap comes down to it, on the player
+		// (a hardware mixer) as in the apps.
+		if st.s.volume > cfg.MaxVolume {
+			st.setVolume(int64(cfg.MaxVolume), true)
+		}
+	}
 	return nil
 }

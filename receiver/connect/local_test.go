@@ -209,3 +209,68 @@ func TestSnapshot(t *testing.T) {
 		t.Fatalf("after shutdown %+v", sn)
 	}
 }
+
+// The owner's settings while running: a new name is announced in full
+// (NEW_DEVICE); a lower cap brings the volume down on the player and in
+// the apps, and caps what an app asks later; autoplay decides the next end
+// of a context. The State given to New keeps its Config.
+func TestLocalSettings(t *testing.T) {
+	s := playing(t, 2)
+	before := s.Clone()
+	ns, effs := step(t, s, t0.Add(time.Second), LocalCommand{Kind: LocalSetName, Name: "Living room"})
+	if r := effs[0].(LocalReply); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := published(t, effs); r.PutStateReason != connectpb.PutStateReason_NEW_DEVICE || r.Device.DeviceInfo.Name != "Living room" {
+		t.Fatalf("publish after the rename: %v", r)
+	}
+	if before.DeviceInfo().Name != "Kitchen" || s.DeviceInfo().Name != "Kitchen" {
+		t.Fatal("the rename changed an older State")
+	}
+
+	ns, effs = step(t, ns, t0.Add(2*time.Second), LocalCommand{Kind: LocalSetMaxVolume, MaxVolume: 20000})
+	if ns.Volume() != 20000 || one[PlayerSetVolume](t, effs).Volume != 20000 || one[SaveVolume](t, effs).Volume != 20000 {
+		t.Fatalf("volume %d after a cap of 20000 (was 32768), effects %v", ns.Volume(), effs)
+	}
+	if r := published(t, effs); r.Device.DeviceInfo.Volume != 20000 {
+		t.Fatalf("published volume %d", r.Device.DeviceInfo.Volume)
+	}
+	ns, _ = step(t, ns, t0.Add(3*time.Second), LocalCommand{Kind: LocalSetVolume, Volume: MaxVolume})
+	if ns.Volume() != 20000 {
+		t.Fatalf("volume %d after asking for the top under a cap of 20000", ns.Volume())
+	}
+	// A higher cap lowers nothing and raises nothing.
+	ns, effs = step(t, ns, t0.Add(4*time.Second), LocalCommand{Kind: LocalSetMaxVolume, MaxVolume: 0})
+	if ns.Volume() != 20000 || len(effs) != 1 {
+		t.Fatalf("volume %d, effects %v after lifting the cap", ns.Volume(), effs)
+	}
+
+	// Autoplay: the end of the context loads a station or not, as the
+	// last setting says.
+	for _, tc := range []struct {
+		from, to Autoplay
+		want     bool
+	}{{AutoplayOn, AutoplayOff, false}, {AutoplayOff, AutoplayOn, true}, {AutoplayOn, AutoplayOn, true}} {
+		cfg := testConfig()
+		cfg.Autoplay = tc.from
+		a := New(cfg, 1, -1)
+		a, effs = step(t, a, t0, request("p", playCmd(albumContext(1), nil)))
+		a, _ = step(t, a, t0, LocalCommand{Kind: LocalSetAutoplay, Autoplay: tc.to})
+		_, effs = step(t, a, t0, TrackEnded{PlaybackID: one[PlayerLoad](t, effs).PlaybackID})
+		got := false
+		for _, e := range effs {
+			_, ok := e.(LoadAutoplay)
+			got = got || ok
+		}
+		if got != tc.want {
+			t.Errorf("autoplay %v then %v: a station loaded %v, want %v (effects %v)", tc.from, tc.to, got, tc.want, effs)
+		}
+	}
+
+	for _, c := range []LocalCommand{{Kind: LocalSetName}, {Kind: LocalSetMaxVolume, MaxVolume: MaxVolume + 1}, {Kind: LocalSetAutoplay, Autoplay: 7}} {
+		ns, effs := step(t, s, t0, c)
+		if r := effs[0].(LocalReply); !errors.Is(r.Err, ErrOutOfRange) || len(effs) != 1 || !reflect.DeepEqual(ns, s) {
+			t.Errorf("%v %+v: %v, effects %v; want refused, nothing changed", c.Kind, c, r.Err, effs)
+		}
+	}
+}

@@ -131,9 +131,13 @@ func (g *gen) next(s State) Input {
 		ev = []Event{LogoutMessage{}, Shutdown{}, AutoplaySetting{On: g.r.IntN(2) == 0}, LocalVolume{Volume: uint32(g.r.IntN(70000))}}[g.r.IntN(4)]
 	case 22:
 		// The control API's commands, some out of range.
-		c := LocalCommand{Kind: LocalKind(1 + g.r.IntN(6))}
+		// The owner's settings too (name, cap, autoplay), some refused.
+		c := LocalCommand{Kind: LocalKind(1 + g.r.IntN(9))}
 		c.PositionMs = int64(g.r.IntN(300000) - 1000)
 		c.Volume = uint32(g.r.IntN(70000))
+		c.Name = []string{"", "Kitchen", "Living room"}[g.r.IntN(3)]
+		c.MaxVolume = uint32(g.r.IntN(70000))
+		c.Autoplay = Autoplay(g.r.IntN(4))
 		ev = c
 	default:
 		ev = Tick{}

@@ -92,6 +92,19 @@ func (o *Output) Attach(p OutputCloser) {
 	o.player = p
 }
 
+// SetAmpTimings changes the amplifier's warm-up and idle timeout from its
+// next switch on (amp.Relay.SetTimings). Without a relay there is nothing
+// to time, and it returns ErrNoRelay.
+func (o *Output) SetAmpTimings(warmup, idleTimeout time.Duration) error {
+	if o.relay == nil {
+		return ErrNoRelay
+	}
+	return o.relay.SetTimings(warmup, idleTimeout)
+}
+
+// ErrNoRelay: the speaker switches no amplifier.
+var ErrNoRelay = errors.New("no amplifier relay is configured")
+
 // Describe sets where track_changed finds what it says of a track (name,
 // artists, album, covers, number, URI): the receiver's track player knows
 // that, the audio player's events carry only the id. Without it, or for

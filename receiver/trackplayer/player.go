@@ -248,6 +248,10 @@ func (p *Player) Prefetch(uri string) { p.post(command{kind: cmdPrefetch, uri: u
 // SetVolume sets the output volume, 0..65535.
 func (p *Player) SetVolume(volume uint32) { p.audio.SetVolume(uint16(min(volume, 65535))) }
 
+// SetMaxVolume changes the software volume's cap, 0..100 percent
+// (player.Player.SetMaxVolume).
+func (p *Player) SetMaxVolume(percent int) { p.audio.SetMaxVolume(percent) }
+
 // UseSession hands over the session loads go through; (nil, nil) takes
 // it back (receiver.SessionUser).
 func (p *Player) UseSession(sp *spclient.Client, conn apconn.Conn) {

@@ -11,7 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/config"
@@ -33,6 +37,13 @@ type Owner struct {
 	// Apply, by key, puts a saved setting into effect at once; a saved key
 	// without one takes effect at the next start ("restart needed").
 	Apply map[string]func(ctx context.Context, value any) error
+	// NextStart names the keys that only matter at start (the initial
+	// volume): saved, they are "next start", not "restart needed", since
+	// nothing running is wrong without them.
+	NextStart []string
+	// Restart restarts the speaker (POST /restart): it returns once the
+	// restart is under way, not when it is done.
+	Restart func(ctx context.Context) error
 	// Credentials is the store of logins (internal/creds.Store through an
 	// adapter).
 	Credentials CredentialStore
@@ -71,10 +82,20 @@ type ownerState struct {
 	// forget by an id that is stable while the server runs and tells
 	// nothing of the username.
 	idKey [32]byte
+
+	mu sync.Mutex
+	// atStart are the settings' values when the server was made: a key
+	// that needs a restart stops being pending once it is back to them.
+	atStart map[string]any
+	// pending are the keys saved since the start that need a restart.
+	pending map[string]bool
 }
 
-func newOwnerState() *ownerState {
-	o := &ownerState{}
+func newOwnerState(ed SettingsEditor) *ownerState {
+	o := &ownerState{pending: map[string]bool{}}
+	if ed != nil {
+		o.atStart = ed.Values()
+	}
 	_, _ = rand.Read(o.idKey[:]) // never fails on Linux (Go 1.24+ crashes rather than return an error)
 	return o
 }
@@ -94,6 +115,7 @@ func (s *Server) ownerRoutes() []route {
 		{http.MethodPost, "/session/logout", s.postLogout},
 		{http.MethodGet, "/report", s.getReport},
 		{http.MethodGet, "/log", s.getLog},
+		{http.MethodPost, "/restart", s.postRestart},
 	}
 }
 
@@ -123,12 +145,16 @@ type settingsBody struct {
 	// win over the page's settings.
 	Overridden map[string]string `json:"overridden"`
 	File       string            `json:"file,omitempty"`
+	// PendingRestart names the saved keys the running speaker does not
+	// follow yet: a restart puts them into effect.
+	PendingRestart []string `json:"pending_restart"`
 }
 
 type settingsAnswer struct {
 	settingsBody
 	Changed       []string `json:"changed"`
 	Applied       []string `json:"applied"`
+	NextStart     []string `json:"next_start"`
 	RestartNeeded []string `json:"restart_needed"`
 	Message       string   `json:"message"`
 }
@@ -146,7 +172,36 @@ func (s *Server) settingsBody() settingsBody {
 	if p, ok := ed.(interface{ Path() string }); ok {
 		b.File = p.Path()
 	}
+	b.PendingRestart = s.owner.pendingRestart(b.Values)
 	return b
+}
+
+// markPending records what a save left for a restart and what it put into
+// effect (no longer pending).
+func (o *ownerState) markPending(restart, applied []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, k := range restart {
+		o.pending[k] = true
+	}
+	for _, k := range applied {
+		delete(o.pending, k)
+	}
+}
+
+// pendingRestart are the pending keys whose values differ from those at
+// start: one set back needs no restart.
+func (o *ownerState) pendingRestart(values map[string]any) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := []string{}
+	for k := range o.pending {
+		if !reflect.DeepEqual(values[k], o.atStart[k]) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (s *Server) getSettings(w http.ResponseWriter, _ *http.Request) {
@@ -192,10 +247,15 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	a := settingsAnswer{settingsBody: s.settingsBody(), Changed: nonNil(changed), Applied: []string{}, RestartNeeded: []string{}}
+	a := settingsAnswer{settingsBody: s.settingsBody(), Changed: nonNil(changed), Applied: []string{}, NextStart: []string{}, RestartNeeded: []string{}}
 	for _, k := range changed {
 		apply := s.cfg.Owner.Apply[k]
-		if _, over := a.Overridden[k]; over || apply == nil {
+		_, over := a.Overridden[k]
+		if !over && slices.Contains(s.cfg.Owner.NextStart, k) {
+			a.NextStart = append(a.NextStart, k)
+			continue
+		}
+		if over || apply == nil {
 			a.RestartNeeded = append(a.RestartNeeded, k)
 			continue
 		}
@@ -206,6 +266,16 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 		}
 		a.Applied = append(a.Applied, k)
 	}
+	// A key a flag or the environment sets is not pending: a restart
+	// would not put the page's value into effect either.
+	var restart []string
+	for _, k := range a.RestartNeeded {
+		if _, over := a.Overridden[k]; !over {
+			restart = append(restart, k)
+		}
+	}
+	s.owner.markPending(restart, a.Applied)
+	a.PendingRestart = s.owner.pendingRestart(a.Values)
 	a.Message = settingsMessage(a)
 	s.cfg.Log.Info("settings saved from the local API", "changed", strings.Join(changed, ","), "applied", strings.Join(a.Applied, ","))
 	writeJSON(w, http.StatusOK, a)
@@ -218,6 +288,9 @@ func settingsMessage(a settingsAnswer) string {
 	msg := "Saved."
 	if len(a.Applied) > 0 {
 		msg += " In effect now: " + strings.Join(a.Applied, ", ") + "."
+	}
+	if len(a.NextStart) > 0 {
+		msg += " At the next start: " + strings.Join(a.NextStart, ", ") + "."
 	}
 	if len(a.RestartNeeded) > 0 {
 		msg += " Restart needed for: " + strings.Join(a.RestartNeeded, ", ") + "."
@@ -357,4 +430,26 @@ func (s *Server) getLog(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, logBody{Lines: nonNil(s.cfg.Owner.Log())})
+}
+
+type restartBody struct {
+	Message string `json:"message"`
+}
+
+// postRestart starts a restart and answers 202 before it happens: the
+// answer could not be sent from a speaker that has stopped.
+func (s *Server) postRestart(w http.ResponseWriter, r *http.Request) {
+	if !s.emptyBody(w, r) {
+		return
+	}
+	if s.cfg.Owner.Restart == nil {
+		writeError(w, http.StatusServiceUnavailable, "restart is not available")
+		return
+	}
+	if err := command(r, s.cfg.Owner.Restart); err != nil {
+		s.answer(w, "restart", err)
+		return
+	}
+	s.cfg.Log.Info("restart asked for from the local API")
+	writeJSON(w, http.StatusAccepted, restartBody{Message: "Restarting: the speaker is back in a few seconds."})
 }

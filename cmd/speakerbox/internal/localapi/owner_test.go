@@ -22,10 +22,11 @@ import (
 )
 
 type ownerFakes struct {
-	mu      sync.Mutex
-	users   []StoredUser
-	applied map[string]any
-	logouts int
+	mu       sync.Mutex
+	users    []StoredUser
+	applied  map[string]any
+	logouts  int
+	restarts int
 }
 
 func (f *ownerFakes) Users() ([]StoredUser, error) {
@@ -91,6 +92,13 @@ func ownerServer(t *testing.T, token string) (*Server, *ownerFakes, string) {
 					f.applied["audio.max_volume"] = v
 					return nil
 				},
+			},
+			NextStart: []string{"audio.initial_volume"},
+			Restart: func(context.Context) error {
+				f.mu.Lock()
+				defer f.mu.Unlock()
+				f.restarts++
+				return nil
 			},
 			Credentials: f,
 			Logout: func(context.Context) error {
@@ -369,5 +377,106 @@ func TestRefusesOtherHostNamesWithoutToken(t *testing.T) {
 	s.Handler().ServeHTTP(rec, hr)
 	if rec.Code != 200 {
 		t.Errorf("with the token, Host speaker.lan: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// The settings' answer sorts every changed key into applied, next start or
+// restart needed; pending_restart gathers what a restart would change and
+// forgets a key set back to its value at start.
+func TestSettingsNextStartAndPendingRestart(t *testing.T) {
+	s, f, _ := ownerServer(t, "")
+	put := func(body string) settingsAnswer {
+		t.Helper()
+		res, b := do(t, s, req{method: "PUT", path: "/settings", body: body})
+		var a settingsAnswer
+		if err := json.Unmarshal(b, &a); err != nil || res.StatusCode != 200 {
+			t.Fatalf("PUT /settings %s: %d %s", body, res.StatusCode, b)
+		}
+		return a
+	}
+	a := put(`{"audio.initial_volume":20,"audio.max_volume":60,"gpio.relay_line":"GPIO17"}`)
+	if strings.Join(a.Applied, ",") != "audio.max_volume" || strings.Join(a.NextStart, ",") != "audio.initial_volume" ||
+		strings.Join(a.RestartNeeded, ",") != "gpio.relay_line" || strings.Join(a.PendingRestart, ",") != "gpio.relay_line" {
+		t.Errorf("answer: applied %q next_start %q restart_needed %q pending %q", a.Applied, a.NextStart, a.RestartNeeded, a.PendingRestart)
+	}
+	if !strings.Contains(a.Message, "At the next start: audio.initial_volume.") || !strings.Contains(a.Message, "Restart needed for: gpio.relay_line.") {
+		t.Errorf("message %q", a.Message)
+	}
+	a = put(`{"gpio.idle_timeout":"1m"}`)
+	if strings.Join(a.PendingRestart, ",") != "gpio.idle_timeout,gpio.relay_line" {
+		t.Errorf("pending after a second key: %q", a.PendingRestart)
+	}
+	_, b := do(t, s, req{method: "GET", path: "/settings"})
+	var got settingsBody
+	if err := json.Unmarshal(b, &got); err != nil || strings.Join(got.PendingRestart, ",") != "gpio.idle_timeout,gpio.relay_line" {
+		t.Errorf("GET /settings pending: %s", b)
+	}
+	// Back to the value at start: nothing to restart for.
+	a = put(`{"gpio.relay_line":"","gpio.idle_timeout":"5m0s"}`)
+	if len(a.PendingRestart) != 0 {
+		t.Errorf("pending after setting both back: %q", a.PendingRestart)
+	}
+	if f.restarts != 0 {
+		t.Errorf("a save restarted the speaker")
+	}
+}
+
+func TestRestartRoute(t *testing.T) {
+	s, f, _ := ownerServer(t, "tok")
+	auth := map[string]string{"Authorization": "Bearer tok"}
+	for _, tc := range []struct {
+		name string
+		r    req
+		code int
+	}{
+		{"no token", req{method: "POST", path: "/restart"}, 401},
+		{"other origin", req{method: "POST", path: "/restart", hdr: map[string]string{"Authorization": "Bearer tok", "Origin": "http://evil.example"}}, 403},
+		{"cross-site", req{method: "POST", path: "/restart", hdr: map[string]string{"Authorization": "Bearer tok", "Sec-Fetch-Site": "cross-site"}}, 403},
+		{"a body", req{method: "POST", path: "/restart", body: `{"now":true}`, hdr: auth}, 400},
+		{"GET", req{method: "GET", path: "/restart", hdr: auth}, 405},
+	} {
+		if res, b := do(t, s, tc.r); res.StatusCode != tc.code {
+			t.Errorf("%s: %d %s, want %d", tc.name, res.StatusCode, b, tc.code)
+		}
+	}
+	if f.restarts != 0 {
+		t.Fatalf("a refused request restarted the speaker %d times", f.restarts)
+	}
+	res, b := do(t, s, req{method: "POST", path: "/restart", hdr: map[string]string{"Authorization": "Bearer tok", "Origin": "http://127.0.0.1:4080"}})
+	if res.StatusCode != 202 || !strings.Contains(string(b), "Restarting") || f.restarts != 1 {
+		t.Errorf("POST /restart: %d %s, %d restarts", res.StatusCode, b, f.restarts)
+	}
+
+	bare, err := New(Config{Device: DeviceInfo{Name: "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, b := do(t, bare, req{method: "POST", path: "/restart"}); res.StatusCode != 503 {
+		t.Errorf("without Restart: %d %s, want 503", res.StatusCode, b)
+	}
+	fail, err := New(Config{Device: DeviceInfo{Name: "x"}, Owner: Owner{Restart: func(context.Context) error { return errors.New("exec refused") }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, b := do(t, fail, req{method: "POST", path: "/restart"}); res.StatusCode != 500 || !strings.Contains(string(b), "exec refused") {
+		t.Errorf("a failing Restart: %d %s, want 500", res.StatusCode, b)
+	}
+}
+
+// The status says when the speaker started, and follows a rename.
+func TestStatusStartedAndSetName(t *testing.T) {
+	s, _, _ := ownerServer(t, "")
+	var st Status
+	_, b := do(t, s, req{method: "GET", path: "/status"})
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC); !st.Device.Started.Equal(want) || st.Device.Name != "Kitchen" {
+		t.Errorf("device %+v, want Kitchen started %v", st.Device, want)
+	}
+	s.SetName("Living room")
+	_, b = do(t, s, req{method: "GET", path: "/status"})
+	if err := json.Unmarshal(b, &st); err != nil || st.Device.Name != "Living room" {
+		t.Errorf("after SetName: %s", b)
 	}
 }

@@ -92,6 +92,7 @@ type Server struct {
 	stopped   bool
 
 	dropped atomic.Uint64
+	name    atomic.Pointer[string] // Device.Name until SetName
 }
 
 type pendingEvent struct {
@@ -120,6 +121,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Device.Started.IsZero() {
+		cfg.Device.Started = cfg.Now()
+	}
+	cfg.Device.Started = cfg.Device.Started.UTC().Truncate(time.Millisecond)
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -127,8 +132,9 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		wake:    make(chan struct{}, 1),
 		clients: map[*client]struct{}{},
-		owner:   newOwnerState(),
+		owner:   newOwnerState(cfg.Owner.Settings),
 	}
+	s.name.Store(&cfg.Device.Name)
 	if cfg.Token != "" {
 		s.tokenHash = sha256.Sum256([]byte(cfg.Token))
 	}
@@ -184,6 +190,13 @@ func (s *Server) Refresh() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// SetName changes the device name the status reports (the page's
+// heading), and tells event clients.
+func (s *Server) SetName(name string) {
+	s.name.Store(&name)
+	s.Refresh()
 }
 
 // EventStats are for metrics: SSE clients now, and how many were dropped
@@ -347,6 +360,7 @@ func (s *Server) renderAfter(m model) Status {
 
 func (s *Server) complete(m model) Status {
 	st := Status{Device: s.cfg.Device, Relay: RelayStatus{Mode: RelayNone}, Counters: map[string]float64{}}
+	st.Device.Name = *s.name.Load()
 	st.Session, st.Track, st.Volume = m.status()
 	if s.cfg.Relay != nil {
 		st.Relay.On, st.Relay.Mode = s.cfg.Relay.RelayState()

@@ -30,7 +30,7 @@ func TestStatusFoldsHookEvents(t *testing.T) {
 	if st.Session.State != StateOffline || st.Track != nil || st.Volume.Percent != 100 || st.Relay.Mode != RelayAuto {
 		t.Fatalf("before any event: %+v", st)
 	}
-	if st.Device != (DeviceInfo{Name: "Kitchen", ID: "0123abcd", Version: "speakerbox test"}) || st.Counters == nil {
+	if st.Device != (DeviceInfo{Name: "Kitchen", ID: "0123abcd", Version: "speakerbox test", Started: testTime.UTC()}) || st.Counters == nil {
 		t.Fatalf("device/counters: %+v", st)
 	}
 

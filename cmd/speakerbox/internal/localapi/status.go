@@ -36,6 +36,9 @@ type DeviceInfo struct {
 	Name    string `json:"name"`
 	ID      string `json:"id"`
 	Version string `json:"version"`
+	// Started is when this process started serving (New's time unless
+	// set): the page shows "running since", and sees a restart by it.
+	Started time.Time `json:"started"`
 }
 
 // SessionStatus is the Spotify session; User is shortened ("al…h").

@@ -56,6 +56,10 @@ type Config struct {
 	Tick  Timer
 	After Timer
 	Log   *slog.Logger
+	// Restarting, when it says true as Run ends, leaves STOPPING=1 out:
+	// the process has sent RELOADING=1 and starts again in place, and
+	// STOPPING=1 would have systemd stop the service instead.
+	Restarting func() bool
 }
 
 // FromEnv reads what systemd set: whether notifications are wanted at all
@@ -172,7 +176,8 @@ func cleanStatus(s string) string {
 	return s
 }
 
-// Run sends notifications until ctx ends, then STOPPING=1. With a
+// Run sends notifications until ctx ends, then STOPPING=1 (unless
+// Restarting). With a
 // watchdog it pings every Check each Interval and sends WATCHDOG=1 after a
 // round in which all of them answered within PingTimeout. When one does
 // not, it says which in the log and in STATUS and pets no more: systemd
@@ -196,7 +201,9 @@ func (n *Notifier) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			n.send("STOPPING=1")
+			if n.cfg.Restarting == nil || !n.cfg.Restarting() {
+				n.send("STOPPING=1")
+			}
 			return nil
 		case <-n.kick:
 			n.flush()

@@ -272,3 +272,26 @@ func TestCleanStatus(t *testing.T) {
 		t.Fatalf("control characters: %q", got)
 	}
 }
+
+// A restart leaves STOPPING=1 out (systemd would stop the service); the
+// next notification after the end is the restarted process's.
+func TestNoStoppingDuringRestart(t *testing.T) {
+	sd := newFakeSystemd(t)
+	restarting := false
+	n, stop := start(t, Config{Restarting: func() bool { return restarting }})
+	n.SetStatus("before")
+	if got := sd.next(); got != "STATUS=before" {
+		t.Fatalf("%q", got)
+	}
+	restarting = true // before the end, as the restart sets it before cancelling
+	stop()
+	n2, stop2 := start(t, Config{})
+	n2.Ready()
+	if got := sd.next(); got != "READY=1" {
+		t.Fatalf("after a restart's end: %q, want the next start's READY=1 and no STOPPING=1", got)
+	}
+	stop2()
+	if got := sd.next(); got != "STOPPING=1" {
+		t.Fatalf("at a plain end: %q", got)
+	}
+}

@@ -13,6 +13,8 @@ let current = null; // the last status
 let volumeBusy = false; // the owner is moving the slider: status must not move it back
 let volumeHold = 0; // until then, a status with another volume is an old one
 let tokenWaiters = [];
+let started = ''; // device.started of the speaker the page talks to
+let restarting = false; // a restart was asked for: reconnect quickly
 
 // Every request carries the token once the owner gave one (needed when the
 // API is bound beyond loopback). State-changing requests always send a JSON
@@ -95,7 +97,9 @@ async function stream() {
       if (!(e instanceof TypeError)) console.warn('events:', e.message);
     }
     setLink(false);
-    await sleep(delay);
+    // A restart takes a few seconds: try every half second meanwhile,
+    // rather than backing off as from a speaker that is gone.
+    await sleep(restarting ? 500 : delay);
     delay = Math.min(delay * 2, 10000);
   }
 }
@@ -136,6 +140,21 @@ function render(s) {
   if (!s) return;
   current = s;
   const dev = s.device || {};
+  if (dev.started && dev.started !== started) {
+    // A new start (ours or not): what it runs with is read again.
+    const again = started !== '';
+    started = dev.started;
+    text('started', new Date(started).toLocaleString());
+    if (again) {
+      if (restarting) {
+        $('settings-result').className = '';
+        text('settings-result', 'Restarted.');
+      }
+      restarting = false;
+      $('restart-now').disabled = false;
+      loadForms();
+    }
+  }
   text('name', dev.name || 'Speakerbox');
   document.title = (dev.name || 'Speakerbox') + ' – Speakerbox';
   const sess = s.session || {};
@@ -261,6 +280,26 @@ function fillSettings(values) {
   }
 }
 
+// showPending offers the restart while saved settings wait for one.
+function showPending(keys) {
+  $('restart').hidden = !keys || !keys.length;
+  text('pending', (keys || []).join(', '));
+}
+
+$('restart-now').addEventListener('click', async () => {
+  const r = $('settings-result');
+  $('restart-now').disabled = true;
+  try {
+    const res = await api('POST', 'restart');
+    restarting = true;
+    r.className = '';
+    r.textContent = res.message;
+  } catch (e) {
+    $('restart-now').disabled = false;
+    flash(e.message);
+  }
+});
+
 function clearErrors() {
   for (const p of $('settings').querySelectorAll('.error')) p.textContent = '';
   for (const el of $('settings').elements) el.removeAttribute('aria-invalid');
@@ -282,6 +321,7 @@ $('settings').addEventListener('submit', async (ev) => {
   try {
     const res = await api('PUT', 'settings', body);
     fillSettings(res.values);
+    showPending(res.pending_restart);
     r.className = '';
     r.textContent = res.message;
   } catch (e) {
@@ -339,7 +379,9 @@ $('report').addEventListener('click', async (ev) => {
 
 async function loadForms() {
   try {
-    fillSettings((await api('GET', 'settings')).values);
+    const res = await api('GET', 'settings');
+    fillSettings(res.values);
+    showPending(res.pending_restart);
   } catch (e) { flash(e.message); }
   loadUsers();
   loadLog();

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
+)
+
+// waitForNth returns the nth log line containing substr (1 is the first),
+// waiting for writes until ctx ends.
+func (s *syncBuffer) waitForNth(ctx context.Context, t *testing.T, substr string, n int) string {
+	t.Helper()
+	for {
+		s.mu.Lock()
+		seen := 0
+		for _, l := range strings.Split(s.b.String(), "\n") {
+			if strings.Contains(l, substr) {
+				if seen++; seen == n {
+					s.mu.Unlock()
+					return l
+				}
+			}
+		}
+		if s.grew == nil {
+			s.grew = make(chan struct{})
+		}
+		grew := s.grew
+		s.mu.Unlock()
+		select {
+		case <-grew:
+		case <-ctx.Done():
+			t.Fatalf("no log line number %d with %q; log:\n%s", n, substr, s.String())
+		}
+	}
+}
+
+// A restart asked for once tells systemd RELOADING=1 with the monotonic
+// time, triggers the shutdown once, and starts the process again only
+// after a clean stop.
+func TestRestarterRequest(t *testing.T) {
+	var sent []string
+	execs := 0
+	r := newRestarter(func() error { execs++; return errors.New("exec refused") })
+	r.notify = func(s string) error { sent = append(sent, s); return nil }
+	r.monotonic = func() (time.Duration, error) { return 1234567 * time.Microsecond, nil }
+	if r.restarting() {
+		t.Fatal("restarting before any request")
+	}
+	for range 2 {
+		if err := r.request(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Join(sent, "|") != "RELOADING=1\nMONOTONIC_USEC=1234567" || !r.restarting() {
+		t.Errorf("sent %q", sent)
+	}
+	select {
+	case <-r.triggered():
+	default:
+		t.Fatal("the shutdown was not triggered")
+	}
+	select {
+	case <-r.triggered():
+		t.Fatal("triggered twice")
+	default:
+	}
+	a := &app{log: slog.New(slog.DiscardHandler)}
+	if got := r.after(a, exitFailure); got != exitFailure || execs != 0 {
+		t.Errorf("after a failed stop: code %d, %d execs; want the failure kept and no exec", got, execs)
+	}
+	if got := r.after(a, exitOK); got != exitFailure || execs != 1 {
+		t.Errorf("after a clean stop with a failing exec: code %d, %d execs; want exit 1 after one exec", got, execs)
+	}
+	var none *restarter
+	if none.restarting() || none.triggered() != nil || none.after(a, exitOK) != exitOK {
+		t.Error("a nil restarter does something")
+	}
+	if got := newRestarter(nil).after(a, exitOK); got != exitOK {
+		t.Errorf("nothing asked: code %d", got)
+	}
+}
+
+var monotonicRe = regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`)
+
+// Issue 14: POST /restart on the real binary under a fake systemd. The
+// speaker stops as at SIGTERM (ZeroConf goodbye sent), says RELOADING=1 and
+// never STOPPING=1, and the same process (same PID, never exited) starts
+// again: READY=1 anew, a new local API whose status has a later start, and
+// the setting that needed a restart no longer pending. Discovery on
+// loopback only.
+func TestRunRestartsInPlace(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // against a hang
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cmd := speakerbox(t, []string{"NOTIFY_SOCKET=" + path, "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
+		"run", "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Restart Test")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	next := func(what string) string {
+		t.Helper()
+		buf := make([]byte, 4096)
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // only a bound against a hang
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v\nlog:\n%s", what, err, stderr.String())
+		}
+		return string(buf[:n])
+	}
+	until := func(what string, ok func(string) bool) []string {
+		t.Helper()
+		var got []string
+		for len(got) == 0 || !ok(got[len(got)-1]) {
+			got = append(got, next(what))
+		}
+		return got
+	}
+	api := func(n int) string {
+		t.Helper()
+		m := apiAddrRe.FindStringSubmatch(stderr.waitForNth(ctx, t, "local API listening", n))
+		if m == nil {
+			t.Fatalf("no API address in start %d", n)
+		}
+		return "http://" + m[1]
+	}
+	getJSON := func(url string, v any) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+		}
+	}
+
+	until("READY=1", func(m string) bool { return strings.Contains(m, "READY=1") })
+	base := api(1)
+	var st1 localapi.Status
+	getJSON(base+"/status", &st1)
+	a := putSettings(t, base, `{"gpio.active_low":true}`)
+	if keysOf(a["pending_restart"]) != "gpio.active_low" {
+		t.Fatalf("pending after saving a restart-only key: %v", a)
+	}
+
+	resp, err := http.Post(base+"/restart", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /restart: %d %s", resp.StatusCode, body)
+	}
+	got := until("RELOADING=1", func(m string) bool { return strings.HasPrefix(m, "RELOADING=1") })
+	mm := monotonicRe.FindStringSubmatch(got[len(got)-1])
+	if mm == nil {
+		t.Fatalf("reloading message %q", got[len(got)-1])
+	}
+	if us, _ := strconv.ParseInt(mm[1], 10, 64); us <= 0 {
+		t.Errorf("MONOTONIC_USEC %s", mm[1])
+	}
+	got = until("READY=1 after the restart", func(m string) bool { return strings.Contains(m, "READY=1") })
+	for _, m := range got {
+		if strings.Contains(m, "STOPPING=1") {
+			t.Errorf("STOPPING=1 during a restart: systemd would stop the service (%q)", got)
+		}
+	}
+	base2 := api(2)
+	select {
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("the process exited (%v) instead of restarting in place\nlog:\n%s", err, stderr.String())
+	default:
+	}
+	var st2 localapi.Status
+	getJSON(base2+"/status", &st2)
+	if !st2.Device.Started.After(st1.Device.Started) || st2.Device.Name != "Restart Test" {
+		t.Errorf("after the restart: device %+v, before %+v", st2.Device, st1.Device)
+	}
+	var settings map[string]any
+	getJSON(base2+"/settings", &settings)
+	if keysOf(settings["pending_restart"]) != "" || settings["values"].(map[string]any)["gpio.active_low"] != true {
+		t.Errorf("settings after the restart: %v", settings)
+	}
+	log := stderr.String()
+	pid := fmt.Sprintf("restarting in place\" pid=%d", cmd.Process.Pid)
+	if i, j, k := strings.Index(log, "zeroconf stopped; goodbye sent"), strings.Index(log, pid), strings.LastIndex(log, "speaker starting"); i < 0 || j < i || k < j {
+		t.Errorf("want goodbye, then %q, then a new start; log:\n%s", pid, log)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	until("STOPPING=1", func(m string) bool { return m == "STOPPING=1" })
+	if err := <-exited; err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	exited <- nil // for the deferred wait
+}
