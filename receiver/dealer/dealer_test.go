@@ -102,6 +102,12 @@ func (h *harness) forceFlags() []bool {
 // Dealer against it with every clock in the test's hands. edit may change
 // the config before New.
 func newHarness(t *testing.T, edit func(*dealer.Config)) *harness {
+	return newHarnessPre(t, nil, edit)
+}
+
+// newHarnessPre runs pre on the server before the dealer starts: a knob
+// set after Run has started would race its first dial.
+func newHarnessPre(t *testing.T, pre func(*spotifytest.DealerServer), edit func(*dealer.Config)) *harness {
 	h := &harness{
 		t:         t,
 		srv:       spotifytest.NewDealerServer(),
@@ -111,6 +117,9 @@ func newHarness(t *testing.T, edit func(*dealer.Config)) *harness {
 		deadlines: make(chan *fakeDeadline, 1000),
 		logs:      &lockedBuffer{},
 		done:      make(chan error, 1),
+	}
+	if pre != nil {
+		pre(h.srv)
 	}
 	h.hs = httptest.NewTLSServer(h.srv)
 	t.Cleanup(h.hs.Close)
@@ -473,8 +482,7 @@ func TestRefusedUpgrade(t *testing.T) {
 		{http.StatusServiceUnavailable, false},
 	} {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
-			h := newHarness(t, nil)
-			h.srv.RefuseUpgrades(tt.status, 1)
+			h := newHarnessPre(t, func(s *spotifytest.DealerServer) { s.RefuseUpgrades(tt.status, 1) }, nil)
 			h.wait()
 			if !strings.Contains(h.logs.String(), fmt.Sprintf("status %d", tt.status)) {
 				t.Errorf("logs do not name status %d:\n%s", tt.status, h.logs.String())
@@ -489,8 +497,9 @@ func TestRefusedUpgrade(t *testing.T) {
 }
 
 func TestRevokedTokenIsReplaced(t *testing.T) {
-	h := newHarness(t, nil)
-	h.srv.SetAcceptToken(func(tok string) bool { return tok != "token-0" })
+	h := newHarnessPre(t, func(s *spotifytest.DealerServer) {
+		s.SetAcceptToken(func(tok string) bool { return tok != "token-0" })
+	}, nil)
 	h.wait()
 	h.fire <- time.Time{}
 	h.connected(1)
@@ -500,8 +509,7 @@ func TestRevokedTokenIsReplaced(t *testing.T) {
 }
 
 func TestRefusalsThenAccept(t *testing.T) {
-	h := newHarness(t, nil)
-	h.srv.RefuseUpgrades(http.StatusServiceUnavailable, 6)
+	h := newHarnessPre(t, func(s *spotifytest.DealerServer) { s.RefuseUpgrades(http.StatusServiceUnavailable, 6) }, nil)
 	// MinBackoff 1 s, MaxBackoff 8 s, jitter at the top: 1, 2, 4, 8, 8, 8.
 	for i, want := range []time.Duration{1, 2, 4, 8, 8, 8} {
 		want *= time.Second

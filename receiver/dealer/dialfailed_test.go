@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/speakerbox/speakerbox/receiver/dealer"
+	"github.com/speakerbox/speakerbox/receiver/spotifytest"
 )
 
 // DialFailed: a failure it takes (here a certificate-time error, with the
@@ -53,10 +54,9 @@ func TestDialFailedTakesOverTheFailure(t *testing.T) {
 
 func TestDialFailedDeclinedBacksOff(t *testing.T) {
 	declined := make(chan struct{}, 4)
-	h := newHarness(t, func(c *dealer.Config) {
+	h := newHarnessPre(t, func(s *spotifytest.DealerServer) { s.RefuseUpgrades(http.StatusServiceUnavailable, 1) }, func(c *dealer.Config) {
 		c.DialFailed = func(error) bool { declined <- struct{}{}; return false }
 	})
-	h.srv.RefuseUpgrades(http.StatusServiceUnavailable, 1)
 	h.wait()
 	if len(declined) != 1 {
 		t.Fatalf("DialFailed called %d times before the backoff", len(declined))
