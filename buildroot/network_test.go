@@ -105,7 +105,7 @@ func TestNetworkWifi(t *testing.T) {
 		{"joins", netFakes{driverMakesWlan0: true, wpaState: "COMPLETED"}, true, 0,
 			[]string{`^modprobe brcmfmac$`, `^ip link set wlan0 up$`,
 				`^wpa_supplicant -B -s -i wlan0 -c \S+/var/lib/speakerbox/wpa_supplicant.conf -P \S+/run/network/wpa_supplicant.pid$`,
-				`^udhcpc -i wlan0 -b -S -R -s \S+/etc/speakerbox/udhcpc.script `, `^wpa_cli -p \S+/run/wpa_supplicant -i wlan0 status$`}, "",
+				`^wpa_cli -p \S+/run/wpa_supplicant -i wlan0 status$`, `^udhcpc -i wlan0 -b -S -R -s \S+/etc/speakerbox/udhcpc.script `}, "",
 			"network: Wi-Fi associated; asking for an address (DHCP)\n"},
 		{"no Wi-Fi in the settings", netFakes{driverMakesWlan0: true}, false, 0, nil, "modprobe",
 			"network: no Wi-Fi network in the settings (wifi_ssid in speakerbox.txt on the boot partition); Wi-Fi not started\n"},
@@ -115,8 +115,8 @@ func TestNetworkWifi(t *testing.T) {
 			"network: Wi-Fi not started: no wlan0 after 0 s (a Pi without Wi-Fi, or its firmware did not load: dmesg | grep brcmfmac)\n"},
 		{"wpa_supplicant fails", netFakes{driverMakesWlan0: true, wpaFails: true}, true, 1, []string{`^modprobe brcmfmac$`, `^wpa_supplicant `}, "udhcpc",
 			"network: Wi-Fi not started: wpa_supplicant failed: Failed to open config file line two\n"},
-		{"no association", netFakes{driverMakesWlan0: true, wpaState: "SCANNING"}, true, 1, []string{`^wpa_supplicant `, `^udhcpc -i wlan0 `, `^wpa_cli `}, "",
-			"network: Wi-Fi not associated after 0 s (state SCANNING): check wifi_ssid, wifi_password and wifi_country in speakerbox.txt, and that the network is in range; wpa_supplicant keeps trying\n"},
+		{"no association", netFakes{driverMakesWlan0: true, wpaState: "SCANNING"}, true, 1, []string{`^wpa_supplicant `, `^wpa_cli `, `^udhcpc -i wlan0 `}, "",
+			"network: Wi-Fi not associated after 0 s (state SCANNING): check wifi_ssid, wifi_passphrase and wifi_country in speakerbox.txt, and that the network is in range; wpa_supplicant keeps trying\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newNetRoot(t, c.fakes)
@@ -209,14 +209,15 @@ func TestNetworkStart(t *testing.T) {
 	}
 	r.imported(true)
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(r.read(r.logged), "Wi-Fi associated") {
+	// DHCP on wlan0 is the bring-up's last step.
+	for !strings.Contains(r.read(r.calls), "udhcpc -i wlan0 ") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the background Wi-Fi bring-up did not finish; log %q, calls %q", r.read(r.logged), r.read(r.calls))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !strings.Contains(r.read(r.calls), "udhcpc -i wlan0 ") {
-		t.Errorf("no DHCP on wlan0: %q", r.read(r.calls))
+	if got := r.read(r.logged); got != "network: Wi-Fi associated; asking for an address (DHCP)\n" {
+		t.Errorf("log %q", got)
 	}
 }
 
