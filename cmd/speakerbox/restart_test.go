@@ -101,7 +101,8 @@ var monotonicRe = regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`)
 // never STOPPING=1, and the same process (same PID, never exited) starts
 // again: READY=1 anew, a new local API whose status has a later start, and
 // the setting that needed a restart no longer pending. Discovery on
-// loopback only.
+// loopback only. The local API's socket is handed over: the new start
+// serves on the same port (api.address 127.0.0.1:0 would pick another).
 func TestRunRestartsInPlace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // against a hang
 	defer cancel()
@@ -195,6 +196,9 @@ func TestRunRestartsInPlace(t *testing.T) {
 		}
 	}
 	base2 := api(2)
+	if base2 != base {
+		t.Errorf("the new start listens on %s, not on the socket handed over (%s)", base2, base)
+	}
 	select {
 	case err := <-exited:
 		exited <- err
