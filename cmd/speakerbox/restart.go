@@ -119,7 +119,10 @@ func inheritedAPIListener(address string) net.Listener {
 	}
 	want, err := net.ResolveTCPAddr("tcp", address)
 	got, ok := ln.Addr().(*net.TCPAddr)
-	if err != nil || !ok || (want.Port != 0 && want.Port != got.Port) || (want.IP != nil && !want.IP.Equal(got.IP)) {
+	// An address without a host is every interface: a socket bound to
+	// one address does not do.
+	sameIP := want != nil && ok && (want.IP == nil && got.IP.IsUnspecified() || want.IP != nil && want.IP.Equal(got.IP))
+	if err != nil || !ok || !sameIP || (want.Port != 0 && want.Port != got.Port) {
 		_ = ln.Close()
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -229,4 +230,47 @@ func TestRunRestartsInPlace(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	exited <- nil // for the deferred wait
+}
+
+// The socket a restart hands over is taken only where api.address still
+// points, and the variable never outlives the start that read it.
+func TestInheritedAPIListener(t *testing.T) {
+	take := func(address string) (net.Listener, int) {
+		t.Helper()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		f, err := l.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		t.Setenv(apiFDEnv, strconv.Itoa(int(f.Fd())))
+		got := inheritedAPIListener(strings.ReplaceAll(address, "PORT", strconv.Itoa(l.Addr().(*net.TCPAddr).Port)))
+		if _, still := os.LookupEnv(apiFDEnv); still {
+			t.Errorf("%s still set after the start took it", apiFDEnv)
+		}
+		return got, l.Addr().(*net.TCPAddr).Port
+	}
+	for _, tc := range []struct {
+		address string
+		want    bool
+	}{{"127.0.0.1:PORT", true}, {"127.0.0.1:0", true}, {":PORT", false}, {"127.0.0.1:1", false}, {"127.0.0.2:PORT", false}} {
+		ln, port := take(tc.address)
+		if (ln != nil) != tc.want {
+			t.Errorf("%s: listener %v, want one %v", tc.address, ln, tc.want)
+		}
+		if ln != nil {
+			if ln.Addr().(*net.TCPAddr).Port != port {
+				t.Errorf("%s: listens on %v", tc.address, ln.Addr())
+			}
+			ln.Close()
+		}
+	}
+	t.Setenv(apiFDEnv, "not a number")
+	if inheritedAPIListener("127.0.0.1:0") != nil {
+		t.Error("a listener from a bad variable")
+	}
 }
