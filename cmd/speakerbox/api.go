@@ -43,7 +43,13 @@ type localAPI struct {
 // The server's parts arrive later through wire.
 func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error) {
 	c := a.cfg.API
+	// Taken first: a socket a restart handed over is never left to the
+	// hooks' processes, even when the API is off now.
+	inherited := inheritedAPIListener(c.Address) // restart.go
 	if !c.Enabled() {
+		if inherited != nil {
+			_ = inherited.Close()
+		}
 		return nil, nil
 	}
 	source := func(key string) string { return "" }
@@ -51,11 +57,17 @@ func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error
 		source = a.loaded.Source
 	}
 	if err := config.CheckAPIExposure(c, source); err != nil {
+		if inherited != nil {
+			_ = inherited.Close()
+		}
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", c.Address)
-	if err != nil {
-		return nil, fmt.Errorf("local API: listen on api.address %q: %w", c.Address, err)
+	var err error
+	ln := inherited
+	if ln == nil {
+		if ln, err = net.Listen("tcp", c.Address); err != nil {
+			return nil, fmt.Errorf("local API: listen on api.address %q: %w", c.Address, err)
+		}
 	}
 	l := &localAPI{ln: ln, a: a, live: newLiveSettings(a.cfg, a.log.With("component", "settings"))}
 	cfg := localapi.Config{
@@ -78,6 +90,9 @@ func openLocalAPI(a *app, deviceID string, store *creds.Store) (*localAPI, error
 	cfg.Owner.Apply, cfg.Owner.NextStart = l.live.funcs(), nextStartKeys()
 	if a.restart != nil {
 		cfg.Owner.Restart = a.restart.request
+		if tl, ok := ln.(*net.TCPListener); ok {
+			a.restart.setHandOver(tl.File)
+		}
 	}
 	srv, err := localapi.New(cfg)
 	if err != nil {

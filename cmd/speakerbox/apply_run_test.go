@@ -86,6 +86,8 @@ func TestRunAppliesSettingsLive(t *testing.T) {
 	if err != nil || info.RemoteName != "Kitchen Live" {
 		t.Errorf("getInfo remoteName %q (%v), want the new name", info.RemoteName, err)
 	}
+	// mDNS: the advertisement is replaced under the new name.
+	r.log.waitFor(r.ctx, t, `msg="zeroconf: advertising" component=zeroconf name="Kitchen Live"`)
 	r.waitPut("the new name", func(p spotifytest.ConnectStatePut) bool {
 		return p.Reason.String() == "NEW_DEVICE" && p.Request.GetDevice().GetDeviceInfo().GetName() == "Kitchen Live"
 	})

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,7 +28,19 @@ type restarter struct {
 	monotonic func() (time.Duration, error)
 	// reexec replaces the process; nil (in-process tests) only stops.
 	reexec func() error
+
+	// handOver, when set, gives a copy of the local API's listening
+	// socket, taken when the restart is asked for; the new start serves
+	// on it (apiFDEnv). Meanwhile connections wait in its backlog instead
+	// of being refused, so the page reconnects without an error.
+	mu       sync.Mutex
+	handOver func() (*os.File, error)
+	socket   *os.File
 }
+
+// apiFDEnv names the inherited socket's descriptor for the new start.
+// Not SPEAKERBOX_*: those are configuration keys.
+const apiFDEnv = "SBX_RESTART_API_FD"
 
 func newRestarter(reexec func() error) *restarter {
 	return &restarter{
@@ -48,6 +63,15 @@ func (r *restarter) request(context.Context) error {
 	if !r.asked.CompareAndSwap(false, true) {
 		return nil
 	}
+	r.mu.Lock()
+	if r.handOver != nil && r.reexec != nil {
+		// Before the shutdown closes the listener: the copy keeps the
+		// socket listening.
+		if f, err := r.handOver(); err == nil {
+			r.socket = f
+		}
+	}
+	r.mu.Unlock()
 	// Told first, so that systemd waits for READY=1 from the new start
 	// instead of taking the stop for a crash.
 	if now, err := r.monotonic(); err == nil {
@@ -64,6 +88,47 @@ func (r *restarter) request(context.Context) error {
 // without a restarter).
 func (r *restarter) restarting() bool { return r != nil && r.asked.Load() }
 
+// setHandOver sets where the local API's socket comes from (api.go).
+func (r *restarter) setHandOver(f func() (*os.File, error)) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.handOver = f
+}
+
+// inheritedAPIListener is the local API's socket a restart handed over
+// (nil if none, or if it does not listen on address any more); the
+// variable is removed, so that no hook and no later start sees it.
+func inheritedAPIListener(address string) net.Listener {
+	v, ok := os.LookupEnv(apiFDEnv)
+	if !ok {
+		return nil
+	}
+	_ = os.Unsetenv(apiFDEnv)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil
+	}
+	f := os.NewFile(uintptr(fd), "local API socket")
+	defer f.Close() // FileListener keeps its own copy
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil
+	}
+	want, err := net.ResolveTCPAddr("tcp", address)
+	got, ok := ln.Addr().(*net.TCPAddr)
+	// An address without a host is every interface: a socket bound to
+	// one address does not do.
+	sameIP := want != nil && ok && (want.IP == nil && got.IP.IsUnspecified() || want.IP != nil && want.IP.Equal(got.IP))
+	if err != nil || !ok || !sameIP || (want.Port != 0 && want.Port != got.Port) {
+		_ = ln.Close()
+		return nil
+	}
+	return ln
+}
+
 // triggered is the channel handleSignals watches; nil (never ready) for
 // an app without a restarter.
 func (r *restarter) triggered() <-chan struct{} {
@@ -79,6 +144,15 @@ func (r *restarter) triggered() <-chan struct{} {
 func (r *restarter) after(a *app, code int) int {
 	if r == nil || !r.asked.Load() || code != exitOK || r.reexec == nil {
 		return code
+	}
+	r.mu.Lock()
+	socket := r.socket
+	r.mu.Unlock()
+	if socket != nil {
+		// Left open across the exec (no close-on-exec) for the new start.
+		if _, err := unix.FcntlInt(socket.Fd(), unix.F_SETFD, 0); err == nil {
+			_ = os.Setenv(apiFDEnv, strconv.Itoa(int(socket.Fd())))
+		}
 	}
 	a.log.Info("restarting in place", "pid", os.Getpid())
 	err := r.reexec()

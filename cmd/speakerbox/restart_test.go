@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -101,7 +102,8 @@ var monotonicRe = regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=(\d+)$`)
 // never STOPPING=1, and the same process (same PID, never exited) starts
 // again: READY=1 anew, a new local API whose status has a later start, and
 // the setting that needed a restart no longer pending. Discovery on
-// loopback only.
+// loopback only. The local API's socket is handed over: the new start
+// serves on the same port (api.address 127.0.0.1:0 would pick another).
 func TestRunRestartsInPlace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // against a hang
 	defer cancel()
@@ -195,6 +197,9 @@ func TestRunRestartsInPlace(t *testing.T) {
 		}
 	}
 	base2 := api(2)
+	if base2 != base {
+		t.Errorf("the new start listens on %s, not on the socket handed over (%s)", base2, base)
+	}
 	select {
 	case err := <-exited:
 		exited <- err
@@ -225,4 +230,47 @@ func TestRunRestartsInPlace(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	exited <- nil // for the deferred wait
+}
+
+// The socket a restart hands over is taken only where api.address still
+// points, and the variable never outlives the start that read it.
+func TestInheritedAPIListener(t *testing.T) {
+	take := func(address string) (net.Listener, int) {
+		t.Helper()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		f, err := l.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		t.Setenv(apiFDEnv, strconv.Itoa(int(f.Fd())))
+		got := inheritedAPIListener(strings.ReplaceAll(address, "PORT", strconv.Itoa(l.Addr().(*net.TCPAddr).Port)))
+		if _, still := os.LookupEnv(apiFDEnv); still {
+			t.Errorf("%s still set after the start took it", apiFDEnv)
+		}
+		return got, l.Addr().(*net.TCPAddr).Port
+	}
+	for _, tc := range []struct {
+		address string
+		want    bool
+	}{{"127.0.0.1:PORT", true}, {"127.0.0.1:0", true}, {":PORT", false}, {"127.0.0.1:1", false}, {"127.0.0.2:PORT", false}} {
+		ln, port := take(tc.address)
+		if (ln != nil) != tc.want {
+			t.Errorf("%s: listener %v, want one %v", tc.address, ln, tc.want)
+		}
+		if ln != nil {
+			if ln.Addr().(*net.TCPAddr).Port != port {
+				t.Errorf("%s: listens on %v", tc.address, ln.Addr())
+			}
+			ln.Close()
+		}
+	}
+	t.Setenv(apiFDEnv, "not a number")
+	if inheritedAPIListener("127.0.0.1:0") != nil {
+		t.Error("a listener from a bad variable")
+	}
 }

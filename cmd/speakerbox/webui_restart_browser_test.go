@@ -60,6 +60,10 @@ func TestWebPageReconnectsAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, tctx, "'Restart now'", `!document.getElementById('restart').hidden && document.getElementById('pending').textContent === 'gpio.active_low'`)
+	if err := chromedp.Do(tctx, chromedp.ScrollIntoView(`#restart-now`)); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, tctx, "webui-restart-pending.png", 390, 844)
 
 	if err := chromedp.Do(tctx, chromedp.Click(`#restart-now`)); err != nil {
 		t.Fatal(err)
