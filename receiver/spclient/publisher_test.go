@@ -631,13 +631,12 @@ func BenchmarkPublisherVolumeBurst(b *testing.B) {
 func TestPublisherFailedHook(t *testing.T) {
 	clk, sender := newFakeClock(), newFakeSender()
 	certErr := fmt.Errorf("put state: %w", x509.CertificateInvalidError{Reason: x509.Expired})
-	var mu sync.Mutex
-	var told []error
+	// Failed is told on Run's goroutine after the sender returns: the test
+	// waits for each telling, not for the call, before it looks.
+	told := make(chan error, 4)
 	p, err := NewPublisher(PublisherConfig{Sender: sender, Now: clk.Now, NewTimer: clk.NewTimer,
 		Failed: func(err error) bool {
-			mu.Lock()
-			told = append(told, err)
-			mu.Unlock()
+			told <- err
 			var ce x509.CertificateInvalidError
 			return errors.As(err, &ce)
 		}})
@@ -652,8 +651,14 @@ func TestPublisherFailedHook(t *testing.T) {
 	p.SetConnectionID("c1")
 	p.Publish(testState(connectpb.PutStateReason_NEW_DEVICE, 1))
 	sender.wait(t, 1)
+	if err := <-told; err == nil || errors.Is(err, certErr) {
+		t.Fatalf("first failure told as %v, want the connection reset", err)
+	}
 	clk.fire(t, time.Second) // declined: the usual first backoff
 	sender.wait(t, 2)        // the certificate-time failure, taken
+	if err := <-told; !errors.Is(err, certErr) {
+		t.Fatalf("second failure told as %v, want the certificate-time error", err)
+	}
 	p.Publish(testState(connectpb.PutStateReason_VOLUME_CHANGED, 2))
 	inactive := p.Inactive()
 	cancel()
@@ -664,9 +669,7 @@ func TestPublisherFailedHook(t *testing.T) {
 	if n := sender.count(); n != 2 {
 		t.Errorf("%d calls, want 2: nothing after the failure Failed took", n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(told) != 2 || !errors.Is(told[1], certErr) {
-		t.Errorf("Failed told %v", told)
+	if len(told) != 0 {
+		t.Errorf("Failed told more: %v", <-told)
 	}
 }
