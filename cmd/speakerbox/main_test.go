@@ -29,6 +29,61 @@ func speakerbox(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// speakerProcess is `speakerbox run` started by childSpeaker.
+type speakerProcess struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan error // the exit status; whoever takes it puts it back for the cleanup
+}
+
+// childSpeaker starts `speakerbox run ARGS` in a child process, with the
+// proxies pointed at a closed port (nothing leaves the machine) and its log
+// captured. It is killed when the test ends, if still running.
+func childSpeaker(t *testing.T, env []string, args ...string) *speakerProcess {
+	t.Helper()
+	env = append([]string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="}, env...)
+	p := &speakerProcess{cmd: speakerbox(t, env, append([]string{"run"}, args...)...), stderr: new(syncBuffer), exited: make(chan error, 1)}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+// stillRunning fails the test if the process has exited; what says what it
+// should have done instead.
+func (p *speakerProcess) stillRunning(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		t.Fatalf("the speaker exited (%v) %s\nlog:\n%s", err, what, p.stderr.String())
+	default:
+	}
+}
+
+// terminate sends SIGTERM and fails the test unless the process then exits
+// cleanly; during (if set) runs in between, to read what it says as it stops.
+func (p *speakerProcess) terminate(t *testing.T, during func()) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if during != nil {
+		during()
+	}
+	err := <-p.exited
+	p.exited <- err
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr.String())
+	}
+}
+
 // cleanEnv drops SPEAKERBOX_* variables of the developer's shell.
 func cleanEnv() []string {
 	var out []string

@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -113,19 +112,9 @@ func TestRunRestartsInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	cmd := speakerbox(t, []string{"NOTIFY_SOCKET=" + path, "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
-		"run", "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Restart Test")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}()
+	sp := childSpeaker(t, []string{"NOTIFY_SOCKET=" + path},
+		"--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Restart Test")
+	stderr := sp.stderr
 	next := func(what string) string {
 		t.Helper()
 		buf := make([]byte, 4096)
@@ -200,12 +189,7 @@ func TestRunRestartsInPlace(t *testing.T) {
 	if base2 != base {
 		t.Errorf("the new start listens on %s, not on the socket handed over (%s)", base2, base)
 	}
-	select {
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("the process exited (%v) instead of restarting in place\nlog:\n%s", err, stderr.String())
-	default:
-	}
+	sp.stillRunning(t, "instead of restarting in place")
 	var st2 localapi.Status
 	getJSON(base2+"/status", &st2)
 	if !st2.Device.Started.After(st1.Device.Started) || st2.Device.Name != "Restart Test" {
@@ -217,19 +201,12 @@ func TestRunRestartsInPlace(t *testing.T) {
 		t.Errorf("settings after the restart: %v", settings)
 	}
 	log := stderr.String()
-	pid := fmt.Sprintf("restarting in place\" pid=%d", cmd.Process.Pid)
+	pid := fmt.Sprintf("restarting in place\" pid=%d", sp.cmd.Process.Pid)
 	if i, j, k := strings.Index(log, "zeroconf stopped; goodbye sent"), strings.Index(log, pid), strings.LastIndex(log, "speaker starting"); i < 0 || j < i || k < j {
 		t.Errorf("want goodbye, then %q, then a new start; log:\n%s", pid, log)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	until("STOPPING=1", func(m string) bool { return m == "STOPPING=1" })
-	if err := <-exited; err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
-	}
-	exited <- nil // for the deferred wait
+	sp.terminate(t, func() { until("STOPPING=1", func(m string) bool { return m == "STOPPING=1" }) })
 }
 
 // The socket a restart hands over is taken only where api.address still

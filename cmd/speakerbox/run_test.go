@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,36 +21,20 @@ var runListenRe = regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
 // runningSpeaker is `speakerbox run` in a child process with its stderr
 // lines streamed to the test.
 type runningSpeaker struct {
+	*speakerProcess
 	t    *testing.T
 	log  *syncBuffer
 	base string
-	wait chan error
-	proc *os.Process
 }
 
 // startSpeaker starts the speaker on loopback. HTTPS_PROXY points at a closed
-// loopback port: the login to Spotify fails at once, offline, without a DNS
-// query leaving the machine, as on a speaker whose internet is down.
+// loopback port (childSpeaker): the login to Spotify fails at once, offline,
+// without a DNS query leaving the machine, as on a speaker whose internet is
+// down.
 func startSpeaker(t *testing.T, state string) *runningSpeaker {
 	t.Helper()
-	cmd := speakerbox(t, []string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
-		"run", "--state_dir", state, "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Run Test")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &runningSpeaker{t: t, log: &syncBuffer{}, wait: make(chan error, 1), proc: cmd.Process}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			s.log.Write([]byte(sc.Text() + "\n"))
-		}
-		s.wait <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	p := childSpeaker(t, nil, "--state_dir", state, "--audio.output", "null", "--zeroconf.interfaces", "lo", "--name", "Run Test")
+	s := &runningSpeaker{speakerProcess: p, t: t, log: p.stderr}
 	m := s.expect(`zeroconf HTTP API listening`)
 	if a := runListenRe.FindStringSubmatch(m); a != nil {
 		s.base = "http://" + a[1] + "/"
@@ -81,15 +63,7 @@ func (s *runningSpeaker) expect(substr string) string {
 
 func (s *runningSpeaker) stop() {
 	s.t.Helper()
-	_ = s.proc.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.wait:
-		if err != nil {
-			s.t.Fatalf("exit after SIGTERM: %v\n%s", err, s.log.String())
-		}
-	case <-time.After(5 * time.Second):
-		s.t.Fatal("speaker did not stop")
-	}
+	s.terminate(s.t, nil)
 }
 
 // TestRunTakesLoginOffline: the speaker answers getInfo and accepts a phone's

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,21 +37,10 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	cmd := speakerbox(t, []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=4000000", "WATCHDOG_PID=",
-		"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
-		"run", "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo",
+	sp := childSpeaker(t, []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=4000000", "WATCHDOG_PID="},
+		"--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo",
 		"--zeroconf.port", port, "--name", "Notify Test")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}()
+	stderr := sp.stderr
 	next := func(what string) string {
 		t.Helper()
 		buf := make([]byte, 4096)
@@ -80,22 +68,17 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	if m := next("WATCHDOG=1"); m != "WATCHDOG=1" {
 		t.Fatalf("after READY: %q, want WATCHDOG=1\nlog:\n%s", m, stderr.String())
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for m := next("STOPPING=1"); m != "STOPPING=1"; m = next("STOPPING=1") {
-		if m != "WATCHDOG=1" {
-			t.Fatalf("while stopping: %q", m)
+	sp.terminate(t, func() {
+		for m := next("STOPPING=1"); m != "STOPPING=1"; m = next("STOPPING=1") {
+			if m != "WATCHDOG=1" {
+				t.Fatalf("while stopping: %q", m)
+			}
 		}
-	}
-	if err := <-exited; err != nil {
-		t.Fatalf("exit: %v\n%s", err, stderr.String())
-	}
+	})
 	// The log is complete once the process has exited.
 	if !strings.Contains(stderr.String(), "systemd watchdog on") || !strings.Contains(stderr.String(), "loops=zeroconf,player,connect") {
 		t.Errorf("the watched loops are not logged:\n%s", stderr.String())
 	}
-	exited <- nil // for the deferred wait
 }
 
 // The status line follows the session's hook events and never carries a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,20 +25,9 @@ func TestWebPageReconnectsAfterRestart(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := speakerbox(t, []string{"HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY="},
-		"run", "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo",
+	sp := childSpeaker(t, nil, "--state_dir", t.TempDir(), "--audio.output", "null", "--zeroconf.interfaces", "lo",
 		"--name", "Restart Page", "--api.address", addr)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}()
+	stderr := sp.stderr
 	stderr.waitFor(ctx, t, "local API listening")
 	base := "http://" + addr
 	before := apiStatus(t, ctx, base)["device"].(map[string]any)["started"].(string)
@@ -74,12 +62,7 @@ func TestWebPageReconnectsAfterRestart(t *testing.T) {
 	if checked, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`document.querySelector('[name="gpio.active_low"]').checked`)); err != nil || !checked {
 		t.Errorf("after the restart the saved setting is not shown (%v, %v)", checked, err)
 	}
-	select {
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("the speaker exited (%v) instead of restarting in place\nlog:\n%s", err, stderr.String())
-	default:
-	}
+	sp.stillRunning(t, "instead of restarting in place")
 	after := apiStatus(t, ctx, base)["device"].(map[string]any)["started"].(string)
 	b, err1 := time.Parse(time.RFC3339Nano, before)
 	a, err2 := time.Parse(time.RFC3339Nano, after)
@@ -90,11 +73,5 @@ func TestWebPageReconnectsAfterRestart(t *testing.T) {
 		t.Errorf("console errors on the page:\n%s", strings.Join(errs, "\n"))
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-exited; err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
-	}
-	exited <- nil // for the deferred wait
+	sp.terminate(t, nil)
 }
