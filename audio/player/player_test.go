@@ -624,11 +624,13 @@ func TestHardwareVolumeAndXruns(t *testing.T) {
 	}
 }
 
-// TestVolumeChangeGlides: a volume change while playing reaches the samples
-// as a 5 ms glide, never as a step (a click).
-func TestVolumeChangeGlides(t *testing.T) {
+// playChangedWhilePlaying plays a stereo track at full volume on the linear
+// curve, calls change after the first 20 periods and returns what reached
+// the sink with the track's decoded samples, as floats of the same length.
+func playChangedWhilePlaying(t *testing.T, change func(*Player)) (got, all []float32) {
+	t.Helper()
 	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
-	all := decodeAll(t, b)
+	all = decodeAll(t, b)
 	s := &memSink{block: make(chan struct{})}
 	cfg := exactConfig(s)
 	cfg.Volume = gain.Volume{Curve: gain.CurveLinear}
@@ -638,16 +640,23 @@ func TestVolumeChangeGlides(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		s.block <- struct{}{}
 	}
-	p.SetVolume(0)
+	change(p)
 	stop := feed(s)
 	var seen []Event
 	waitFor(t, p, EndOfQueue, &seen)
 	stop()
-	got, _ := s.snapshot()
-	f := floats(got)
-	if len(f) != len(all) {
-		t.Fatalf("%d samples, want %d", len(f), len(all))
+	out, _ := s.snapshot()
+	got = floats(out)
+	if len(got) != len(all) {
+		t.Fatalf("%d samples, want %d", len(got), len(all))
 	}
+	return got, all
+}
+
+// TestVolumeChangeGlides: a volume change while playing reaches the samples
+// as a 5 ms glide, never as a step (a click).
+func TestVolumeChangeGlides(t *testing.T) {
+	f, all := playChangedWhilePlaying(t, func(p *Player) { p.SetVolume(0) })
 	prev, changed, zero := float32(1), false, false
 	prevFrame := 0
 	for i := 0; i < len(f); i += 2 {
@@ -674,27 +683,7 @@ func TestVolumeChangeGlides(t *testing.T) {
 // gain from full to the capped one (MaxPercent 50 on the linear curve:
 // half), the Connect volume unchanged.
 func TestSetMaxVolumeScalesSoftwareVolume(t *testing.T) {
-	b := audiotest.Read(t, audiotest.Ogg(t, audiotest.Spec{Rate: 44100, Channels: 2, Kbps: 96}))
-	all := decodeAll(t, b)
-	s := &memSink{block: make(chan struct{})}
-	cfg := exactConfig(s)
-	cfg.Volume = gain.Volume{Curve: gain.CurveLinear}
-	cfg.InitialVolume = 65535
-	p := newPlayer(t, cfg)
-	p.Load(plainTrack(t, "t", b), true, 0)
-	for i := 0; i < 20; i++ {
-		s.block <- struct{}{}
-	}
-	p.SetMaxVolume(50)
-	stop := feed(s)
-	var seen []Event
-	waitFor(t, p, EndOfQueue, &seen)
-	stop()
-	got, _ := s.snapshot()
-	f := floats(got)
-	if len(f) != len(all) {
-		t.Fatalf("%d samples, want %d", len(f), len(all))
-	}
+	f, all := playChangedWhilePlaying(t, func(p *Player) { p.SetMaxVolume(50) })
 	full, half := 0, 0
 	for i := range f {
 		if math.Abs(float64(all[i])) < 1e-3 {
