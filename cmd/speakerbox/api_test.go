@@ -22,12 +22,22 @@ import (
 // writes (not polling) until ctx ends.
 func (s *syncBuffer) waitFor(ctx context.Context, t *testing.T, substr string) string {
 	t.Helper()
+	return s.waitForNth(ctx, t, substr, 1)
+}
+
+// waitForNth returns the nth log line containing substr (1 is the first),
+// waiting for writes until ctx ends.
+func (s *syncBuffer) waitForNth(ctx context.Context, t *testing.T, substr string, n int) string {
+	t.Helper()
 	for {
 		s.mu.Lock()
+		seen := 0
 		for _, l := range strings.Split(s.b.String(), "\n") {
 			if strings.Contains(l, substr) {
-				s.mu.Unlock()
-				return l
+				if seen++; seen == n {
+					s.mu.Unlock()
+					return l
+				}
 			}
 		}
 		if s.grew == nil {
@@ -38,7 +48,7 @@ func (s *syncBuffer) waitFor(ctx context.Context, t *testing.T, substr string) s
 		select {
 		case <-grew:
 		case <-ctx.Done():
-			t.Fatalf("no log line with %q; log:\n%s", substr, s.String())
+			t.Fatalf("no log line number %d with %q; log:\n%s", n, substr, s.String())
 		}
 	}
 }

@@ -20,34 +20,6 @@ import (
 	"github.com/speakerbox/speakerbox/cmd/speakerbox/internal/localapi"
 )
 
-// waitForNth returns the nth log line containing substr (1 is the first),
-// waiting for writes until ctx ends.
-func (s *syncBuffer) waitForNth(ctx context.Context, t *testing.T, substr string, n int) string {
-	t.Helper()
-	for {
-		s.mu.Lock()
-		seen := 0
-		for _, l := range strings.Split(s.b.String(), "\n") {
-			if strings.Contains(l, substr) {
-				if seen++; seen == n {
-					s.mu.Unlock()
-					return l
-				}
-			}
-		}
-		if s.grew == nil {
-			s.grew = make(chan struct{})
-		}
-		grew := s.grew
-		s.mu.Unlock()
-		select {
-		case <-grew:
-		case <-ctx.Done():
-			t.Fatalf("no log line number %d with %q; log:\n%s", n, substr, s.String())
-		}
-	}
-}
-
 // A restart asked for once tells systemd RELOADING=1 with the monotonic
 // time, triggers the shutdown once, and starts the process again only
 // after a clean stop.
