@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -245,9 +246,11 @@ func handleSignals(cancel context.CancelFunc, a *app) (stop func()) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	done := make(chan struct{})
+	var signalled atomic.Bool
 	go func() {
 		select {
 		case sig := <-ch:
+			signalled.Store(true)
 			a.log.Info("shutting down", "signal", sig.String())
 			cancel()
 		case <-a.restart.triggered():
@@ -272,8 +275,16 @@ func handleSignals(cancel context.CancelFunc, a *app) (stop func()) {
 		}
 	}()
 	return func() {
-		signal.Stop(ch)
 		close(done)
+		// After the shutdown a signal asked for, the signals stay caught
+		// (and dropped) until the process exits: a supervisor that sends
+		// its TERM once more would otherwise meet the default action and
+		// turn a clean exit into "killed by SIGTERM" (seen with BusyBox's
+		// init script). Otherwise the default comes back, for a restart's
+		// exec and for in-process callers.
+		if !signalled.Load() {
+			signal.Stop(ch)
+		}
 	}
 }
 

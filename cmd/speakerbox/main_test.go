@@ -17,6 +17,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SBTEST_MAIN") == "1" {
 		os.Exit(realMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv("SBTEST_LATESIGNAL") == "1" {
+		os.Exit(lateSignalChild())
+	}
 	os.Exit(m.Run())
 }
 
