@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -31,11 +32,15 @@ var sizes = disk.Sizes{Boot: 64 << 20, Root: 64 << 20, Data: 16 << 20}
 // Modules of the initramfs, in the order asked: the SD host controllers
 // (sdhost and the Arasan SDHCI; a card sits on either), the root and data
 // file systems, the boot partition's FAT with its code pages, and the
-// watchdog (without it reboot and poweroff only halt), and the hardware
-// RNGs (Pi 1-3 and Zero; Pi 4): a card has little entropy at boot, and
-// the speaker's first getrandom would wait for it. A name the kernel
-// has built in needs nothing; one it lacks is skipped with a note.
-var initrdModules = []string{"bcm2835", "sdhci-iproc", "squashfs", "ext4", "crc32c_generic", "vfat", "nls_cp437", "nls_iso8859-1", "nls_utf8", "nls_ascii", "bcm2835_wdt", "bcm2835-rng", "iproc-rng200"}
+// watchdog (without it reboot and poweroff only halt), then the board's
+// hardware RNGs (board.hwrng). A name the kernel has built in needs
+// nothing; one it lacks is skipped with a note.
+var initrdModules = []string{"bcm2835", "sdhci-iproc", "squashfs", "ext4", "crc32c_generic", "vfat", "nls_cp437", "nls_iso8859-1", "nls_utf8", "nls_ascii", "bcm2835_wdt"}
+
+// initrd is initrdModules with the board's hardware RNGs.
+func (b board) initrd() []string {
+	return append(slices.Clip(initrdModules), b.hwrng...)
+}
 
 // Module directories copied to the root (with what they depend on): sound
 // (the onboard output, DAC codecs, snd-aloop), Wi-Fi, USB Ethernet and
@@ -268,13 +273,13 @@ func (bl *builder) rootModules(ctx context.Context, p parts, stage string) error
 			return nil
 		})
 	}
-	names = append(names, initrdModules...)
+	names = append(names, bl.b.initrd()...)
 	dst := filepath.Join(stage, "lib/modules", p.kver)
 	n := 0
 	for _, name := range names {
 		ms, err := tree.Resolve(name)
 		if err != nil {
-			continue // not in this kernel: initrdModules lists some for other boards
+			continue // not in this kernel
 		}
 		for _, m := range ms {
 			rel, _ := filepath.Rel(p.modules, m.Path)
@@ -312,7 +317,7 @@ func (bl *builder) initramfs(p parts, out string) error {
 	var order []kmod.Module
 	seen := map[string]bool{}
 	var skipped []string
-	for _, name := range initrdModules {
+	for _, name := range bl.b.initrd() {
 		ms, err := tree.Resolve(name)
 		if err != nil {
 			skipped = append(skipped, name)
